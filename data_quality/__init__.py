@@ -1,0 +1,1 @@
+"""meterline's data-quality checks, Great Expectations suites and reports."""

@@ -1,0 +1,1 @@
+"""meterline's Dagster code: definitions, assets, resources, schedules, sensors and CLI."""
