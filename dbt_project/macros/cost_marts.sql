@@ -1,0 +1,93 @@
+{#-
+  The aggregate marts of marts.md, from one definition. Every table exists at
+  the grains hourly, daily and monthly; each model file is one call:
+  {{ cost_mart('cost_by_model', 'daily') }}.
+
+  cost_cube_hourly  <- fct_cost (payg only), per UTC hour
+  cost_cube_daily   <- cost_cube_hourly        cost_cube_monthly <- cost_cube_daily
+  every other table <- cost_cube at its grain, grouped by fewer dimensions
+  Each is an incremental table rebuilt only for the days (monthly: months)
+  the run touches (int_batch_event_days).
+-#}
+
+{% macro cost_measures() -%}
+    {{ return(['request_count', 'input_tokens', 'cached_input_tokens', 'cache_write_tokens',
+               'output_tokens', 'reasoning_tokens', 'images', 'web_search_calls',
+               'input_cost', 'output_cost', 'other_cost', 'total_cost']) }}
+{%- endmacro %}
+
+{% macro cost_mart_shapes() -%}
+    {{ return({
+        'cost_cube': {'dimensions': ['account_id', 'api_key_id', 'api_key_name', 'model', 'provider',
+                                     'model_type', 'purpose'], 'averages': []},
+        'cost_overview': {'dimensions': ['account_id'],
+                          'averages': ['avg_cost_per_request', 'avg_cost_per_1k_tokens']},
+        'cost_by_model': {'dimensions': ['account_id', 'model'], 'averages': []},
+        'cost_by_type': {'dimensions': ['account_id', 'model_type', 'purpose'], 'averages': []},
+        'cost_by_api_key': {'dimensions': ['account_id', 'api_key_id', 'api_key_name'], 'averages': []},
+        'cost_by_provider': {'dimensions': ['account_id', 'provider'], 'averages': []},
+        'provider_model_details': {'dimensions': ['account_id', 'provider', 'model'],
+                                   'averages': ['avg_cost_per_request']},
+    }) }}
+{%- endmacro %}
+
+{% macro cost_mart(table, grain) %}
+    {%- set shape = cost_mart_shapes()[table] -%}
+    {%- set source_grain = {'hourly': none, 'daily': 'hourly', 'monthly': 'daily'}[grain] -%}
+    {%- set period_unit = {'hourly': 'hour', 'daily': 'day', 'monthly': 'month'}[grain] -%}
+    {%- set partition_grain = 'month' if grain == 'monthly' else 'day' -%}
+    {%- set partition_expression = 'period_start' if grain == 'monthly' else 'cast(period_start as date)' -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        partition_expression=partition_expression,
+        partition_grain=partition_grain,
+        on_schema_change='fail'
+    ) }}
+    -- depends_on: {{ ref('int_batch_event_days') }}
+    {%- if table != 'cost_cube' %}
+        {%- set source = ref('cost_cube_' ~ grain) -%}
+        {%- set period = 'period_start' -%}
+        {%- set source_filter = partition_expression -%}
+    {%- elif source_grain is none %}
+        {%- set source = ref('fct_cost') -%}
+        {%- set period = dbt.date_trunc('hour', 'created_at') -%}
+        {%- set source_filter = 'cast(created_at as date)' -%}
+    {%- else %}
+        {%- set source = ref('cost_cube_' ~ source_grain) -%}
+        {%- set period = dbt.date_trunc(period_unit, 'period_start') -%}
+        {%- set source_filter = partition_expression if grain != 'monthly' else period -%}
+    {%- endif %}
+
+with grouped as (
+    select
+        cast({{ period }} as {{ dbt.type_timestamp() }}) as period_start,
+        {%- for dimension in shape.dimensions %}
+        {{ dimension }},
+        {%- endfor %}
+        {%- for measure in cost_measures() %}
+        cast(sum({{ measure }}) as {{ money_type() if measure.endswith('_cost') else 'bigint' }}) as {{ measure }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+    from {{ source }}
+    where {{ source_filter }} in ({{ batch_partitions(partition_grain) }})
+    {%- if source_grain is none and table == 'cost_cube' %}
+        and billing_mode = 'payg'
+    {%- endif %}
+    group by
+        cast({{ period }} as {{ dbt.type_timestamp() }})
+        {%- for dimension in shape.dimensions %},
+        {{ dimension }}
+        {%- endfor %}
+)
+
+select
+    *
+    {%- if 'avg_cost_per_request' in shape.averages %},
+    {{ exact_divide('total_cost', 'request_count') }} as avg_cost_per_request
+    {%- endif %}
+    {%- if 'avg_cost_per_1k_tokens' in shape.averages %},
+    {{ exact_divide('total_cost * 1000', 'input_tokens + output_tokens') }} as avg_cost_per_1k_tokens
+    {%- endif %}
+from grouped
+{% endmacro %}

@@ -1,0 +1,1 @@
+{{ cost_mart('cost_by_type', 'daily') }}

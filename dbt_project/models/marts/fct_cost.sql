@@ -1,0 +1,41 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_partitions',
+    partition_expression='cast(created_at as date)',
+    partition_grain='day',
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ ref('int_batch_event_days') }}
+
+-- One row per costed request (both billing modes), rebuilt per UTC event day.
+-- api_key_name is the key's current name (int_api_key_names).
+select
+    rated.request_id,
+    rated.created_at,
+    rated.arrival_date,
+    rated.account_id,
+    rated.api_key_id,
+    names.api_key_name,
+    rated.model,
+    rated.provider,
+    rated.model_type,
+    rated.purpose,
+    rated.endpoint,
+    rated.billing_mode,
+    cast(1 as bigint) as request_count,
+    rated.input_tokens,
+    rated.cached_input_tokens,
+    rated.cache_write_tokens,
+    rated.output_tokens,
+    rated.reasoning_tokens,
+    rated.images,
+    rated.web_search_calls,
+    rated.input_cost,
+    rated.output_cost,
+    rated.other_cost,
+    rated.total_cost,
+    rated.price_effective_from
+from {{ ref('int_usage_rated') }} as rated
+left join {{ ref('int_api_key_names') }} as names
+    on rated.api_key_id = names.api_key_id
+where rated.is_priced

@@ -1,0 +1,1 @@
+{{ cost_mart('provider_model_details', 'hourly') }}
