@@ -1,0 +1,50 @@
+"""The dbt models as Dagster assets, run for the window of arrival days of a run."""
+
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from orchestration.dbt_project import meterline_dbt
+from orchestration.partitions import arrival_days, days_in_window
+from orchestration.resources import MeterlinePaths
+
+class MeterlineTranslator(DagsterDbtTranslator):
+    """Models keep their dbt name as asset key and their folder as group; sources
+    keep dbt's default key raw/<table>, the keys of the ingestion assets that write them."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return dg.AssetKey(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props["fqn"][1] if len(dbt_resource_props["fqn"]) > 2 else None
+
+
+def dbt_build_args(window: dg.TimeWindow) -> list[str]:
+    """``dbt build`` for the arrival days of ``window`` ([start, end), UTC)."""
+    days = days_in_window(window)
+    window_vars = {"arrival_start": days[0].isoformat(), "arrival_end": window.end.date().isoformat()}
+    return ["build", "--vars", json.dumps(window_vars)]
+
+
+@dbt_assets(
+    manifest=meterline_dbt.manifest_path,
+    project=meterline_dbt,
+    dagster_dbt_translator=MeterlineTranslator(),
+    partitions_def=arrival_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def meterline_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: MeterlinePaths
+) -> Iterator[Any]:
+    # dbt's profile reads the warehouse path from the environment of its process.
+    os.environ.update(paths.settings().as_env())
+    args = dbt_build_args(context.partition_time_window)
+    context.log.info(f"dbt {' '.join(args)}")
+    yield from dbt.cli(args, context=context).stream()

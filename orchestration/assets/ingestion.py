@@ -1,0 +1,56 @@
+"""The ``raw_usage`` step: arrival days of landing files into the raw layer's four tables."""
+
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from orchestration.ingest import day_folder, ingest_day
+from orchestration.partitions import arrival_days, days_in_window
+from orchestration.resources import MeterlinePaths
+
+
+RAW_TABLES = {
+    "usage_records": "Valid usage records of each arrival day, typed, created_at in UTC.",
+    "usage_rejects": "Records of each arrival day that failed a rule of raw_usage.md, with the reason.",
+    "arrival_manifest": "Files and records read per arrival day.",
+    "arrival_event_days": "The event days each arrival day's records touched, now or before a rerun.",
+}
+
+
+@dg.multi_asset(
+    name="raw_usage",
+    specs=[
+        dg.AssetSpec(["raw", table], description=text, group_name="raw", kinds={"duckdb"})
+        for table, text in RAW_TABLES.items()
+    ],
+    partitions_def=arrival_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description=(
+        "Every file of $METERLINE_LANDING/date=D/ parsed and validated by DuckDB; "
+        "a rerun replaces the day's rows."
+    ),
+)
+def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Iterator[dg.MaterializeResult]:
+    settings = paths.settings()
+    if not settings.landing.is_dir():
+        raise dg.Failure(
+            f"the landing folder {settings.landing} does not exist. Set METERLINE_LANDING to the "
+            "folder holding date=YYYY-MM-DD/ subfolders (raw_usage.md), or create it."
+        )
+    days = days_in_window(context.partition_time_window)
+    totals = {"files": 0, "records_read": 0, "valid": 0, "rejected": 0}
+    with paths.connect_warehouse() as con:
+        for number, day in enumerate(days, 1):
+            result = ingest_day(con, settings.landing, day)
+            context.log.info(
+                f"[{number}/{len(days)}] arrival day {day}: {result.files} files, "
+                f"{result.records_read} records read, {result.valid} accepted, {result.rejected} rejected"
+                + ("" if day_folder(settings.landing, day).is_dir() else " (no folder: empty day)")
+            )
+            for key in totals:
+                totals[key] += getattr(result, key)
+    for table in RAW_TABLES:
+        yield dg.MaterializeResult(
+            asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)}
+        )

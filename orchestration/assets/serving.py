@@ -1,0 +1,46 @@
+"""The ``serving_marts`` asset: publish the checked marts for BI readers."""
+
+
+import dagster as dg
+
+from orchestration.partitions import arrival_days
+from orchestration.publish import publish
+from orchestration.resources import MeterlinePaths
+
+
+def published_model_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
+    """The dbt models of schema marts (the published ones)."""
+    return [key for key in dbt_assets.keys if dbt_assets.group_names_by_key.get(key) == "marts"]
+
+
+def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="serving_marts",
+        deps=published_model_keys(dbt_assets),
+        partitions_def=arrival_days,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="serving",
+        kinds={"duckdb", "parquet"},
+        description=(
+            "$METERLINE_SERVING: the marts BI tools read. Written only after the warehouse "
+            "was built and its blocking checks passed; swapped atomically."
+        ),
+    )
+    def serving_marts(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> dg.MaterializeResult:
+        settings = paths.settings()
+        with paths.connect_warehouse() as con:
+            result = publish(con, settings.serving, context.run_id)
+        context.log.info(
+            f"published version {result.version} to {result.serving}: "
+            f"{result.partitions_changed} partitions rebuilt, {result.files_written} files written"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "version": result.version,
+                "serving": dg.MetadataValue.path(str(result.serving)),
+                "partitions_changed": result.partitions_changed,
+                "files_written": result.files_written,
+            }
+        )
+
+    return serving_marts

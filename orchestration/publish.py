@@ -1,0 +1,170 @@
+"""Publish the warehouse's marts to the serving DuckDB file that BI tools read.
+
+Layout next to ``$METERLINE_SERVING`` (``<serving>`` below):
+
+    <serving>                      small DuckDB file: schema marts = views over Parquet
+    <serving>.parts/<table>/<version>/__partition=<day or month>/data_0.parquet
+
+Each table is stored as immutable Parquet files, one per partition: a UTC
+event day for ``fct_cost`` and the hourly tables, a UTC month for the daily
+and monthly tables. A run writes new files only for the partitions it rebuilt
+(``intermediate.int_batch_event_days``), builds a new serving file of views
+over the current files beside the old one and swaps it in with one atomic
+rename. A reader holding the old file open keeps its old views and files;
+files no longer referenced are deleted once older than the retention period.
+The serving file records which file holds which partition
+(``meta.published_files``) and what was published (``meta.publication``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+PARTITION_COLUMN = "__partition"
+# How long a superseded Parquet file is kept for readers still on an old version.
+RETENTION_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    version: str
+    serving: Path
+    tables: int
+    files_written: int
+    partitions_changed: int
+
+
+def parts_dir(serving: Path) -> Path:
+    return serving.with_name(serving.name + ".parts")
+
+
+def partition_expression(table: str) -> str:
+    """The partition of a row: its UTC event day, or its UTC month for daily/monthly grains."""
+    if table == "fct_cost":
+        return "cast(created_at as date)"
+    if table.endswith("_hourly"):
+        return "cast(period_start as date)"
+    return "cast(date_trunc('month', period_start) as date)"
+
+
+def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _current_files(serving: Path) -> dict[tuple[str, str], str]:
+    """(table, partition) -> Parquet path of the live serving file; empty when there is none."""
+    if not serving.exists():
+        return {}
+    with duckdb.connect(str(serving), read_only=True) as con:
+        rows = con.execute("select table_name, partition_key, path from meta.published_files").fetchall()
+    return {(table, key): path for table, key, path in rows}
+
+
+def _rebuilt_partitions(con: duckdb.DuckDBPyConnection, table: str, everything: bool) -> str:
+    """SQL of the partition keys this run rebuilt for ``table`` (all of them on a first publish)."""
+    if everything:
+        return f"select distinct {partition_expression(table)} from marts.{table}"
+    unit = "day" if partition_expression(table).startswith("cast(created_at") or table.endswith("_hourly") else "month"
+    return f"select distinct cast(date_trunc('{unit}', event_date) as date) from intermediate.int_batch_event_days"
+
+
+def _export_table(
+    con: duckdb.DuckDBPyConnection, table: str, target: Path, everything: bool
+) -> tuple[list[str], dict[str, str]]:
+    """Write the rebuilt partitions of ``table`` under ``target``; return (rebuilt keys, key -> file)."""
+    rebuilt_sql = _rebuilt_partitions(con, table, everything)
+    keys = [str(key) for (key,) in con.execute(rebuilt_sql).fetchall()]
+    if not keys:
+        return [], {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"""
+        copy (
+            select *, {partition_expression(table)} as {PARTITION_COLUMN}
+            from marts.{table}
+            where {partition_expression(table)} in ({rebuilt_sql})
+        ) to '{target}' (format parquet, partition_by ({PARTITION_COLUMN}), overwrite_or_ignore)
+        """
+    )
+    written = {
+        folder.name.split("=", 1)[1]: str(file)
+        for folder in target.glob(f"{PARTITION_COLUMN}=*")
+        for file in sorted(folder.glob("*.parquet"))
+    }
+    return keys, written
+
+
+def _empty_file(con: duckdb.DuckDBPyConnection, table: str, target: Path) -> str:
+    """A zero-row Parquet file carrying the table's columns and types."""
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / "empty.parquet"
+    con.execute(f"copy (select * from marts.{table} limit 0) to '{path}' (format parquet)")
+    return str(path)
+
+
+def _write_serving_file(path: Path, files: dict[tuple[str, str], str], empties: dict[str, str], version: str) -> None:
+    with duckdb.connect(str(path)) as serving:
+        serving.execute("create schema marts; create schema meta")
+        serving.execute(
+            "create table meta.published_files (table_name varchar, partition_key varchar, path varchar)"
+        )
+        serving.executemany(
+            "insert into meta.published_files values (?, ?, ?)",
+            [(table, key, file) for (table, key), file in sorted(files.items())],
+        )
+        serving.execute(
+            "create table meta.publication as select ? as version, now()::timestamp as published_at",
+            [version],
+        )
+        tables = sorted({table for table, _ in files} | set(empties))
+        for table in tables:
+            table_files = [file for (name, _), file in sorted(files.items()) if name == table]
+            listed = ", ".join(f"'{file}'" for file in (table_files or [empties[table]]))
+            serving.execute(f"create view marts.{table} as select * from read_parquet([{listed}], hive_partitioning = false)")
+        serving.execute("checkpoint")
+
+
+def _remove_unreferenced(parts: Path, referenced: set[str], now: float) -> None:
+    """Delete version folders no published file points at, once older than the retention period."""
+    for version_dir in parts.glob("*/*"):
+        if not version_dir.is_dir() or now - version_dir.stat().st_mtime < RETENTION_SECONDS:
+            continue
+        if not any(path.startswith(str(version_dir) + os.sep) for path in referenced):
+            shutil.rmtree(version_dir)
+
+
+def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> PublishResult:
+    """Publish what this run rebuilt in the warehouse (``con``) to ``serving``, atomically."""
+    version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    parts = parts_dir(serving)
+    files = _current_files(serving)
+    everything = not files
+    empties: dict[str, str] = {}
+    written_count = 0
+    changed = 0
+    for table in _published_tables(con):
+        target = parts / table / version
+        keys, written = _export_table(con, table, target, everything)
+        for key in keys:
+            files.pop((table, key), None)
+        files.update({(table, key): file for key, file in written.items()})
+        written_count += len(written)
+        changed += len(keys)
+        if not any(name == table for name, _ in files):
+            empties[table] = _empty_file(con, table, target)
+    staging = serving.with_name(f".{serving.name}.{version}.tmp")
+    _write_serving_file(staging, files, empties, version)
+    os.replace(staging, serving)
+    _remove_unreferenced(parts, set(files.values()) | set(empties.values()), time.time())
+    return PublishResult(version, serving, len(_published_tables(con)), written_count, changed)

@@ -1,0 +1,103 @@
+"""Running the Dagster job in this process, for the ``meterline`` commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from orchestration.errors import UsageError
+from orchestration.settings import FIRST_ARRIVAL_DAY, Settings
+
+DEMO_START = date(2026, 11, 1)
+DEMO_DAYS = 3
+DEMO_ROWS_PER_DAY = 2_000
+
+
+def check_window(start: date, end: date) -> None:
+    """Refuse a window that is not a range of valid arrival-day partitions."""
+    first = date.fromisoformat(FIRST_ARRIVAL_DAY)
+    today = datetime.now(timezone.utc).date()
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    if start < first:
+        raise UsageError(f"--from {start} is before the first arrival day {first}")
+    if end > today:
+        raise UsageError(f"--to {end} is in the future (today is {today} UTC)")
+
+
+def check_catalog(path: Path) -> None:
+    """Fail fast, before any Dagster start-up, on a catalog that cannot be a catalog CSV."""
+    if not path.is_file():
+        raise UsageError(f"price catalog {path} does not exist (set METERLINE_PRICES to the catalog CSV)")
+    if path.suffix.lower() != ".csv":
+        raise UsageError(f"price catalog {path} is not a .csv file (set METERLINE_PRICES to the catalog CSV)")
+
+
+def prepare_instance(settings: Settings):
+    """The Dagster instance at $DAGSTER_HOME (default data/dagster_home), created when missing."""
+    from dagster import DagsterInstance
+
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    return DagsterInstance.get()
+
+
+def materialize(start: date, end: date) -> int:
+    """Run the main job for arrival days [start, end] in this process; 0 on success."""
+    settings = Settings.from_env()
+    check_window(start, end)
+    check_catalog(settings.prices)
+    os.environ.update(settings.as_env())
+
+    from dagster import DagsterEventType
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from orchestration.dbt_project import prepare_manifest
+
+    prepare_manifest()
+    from orchestration.definitions import MAIN_JOB, defs
+
+    instance = prepare_instance(settings)
+    print(f"meterline: materializing arrival days {start} .. {end} (warehouse {settings.warehouse})")
+    job = defs.resolve_job_def(MAIN_JOB)
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+        },
+        raise_on_error=False,
+    )
+    if result.success:
+        print(f"meterline: run {result.run_id} succeeded; serving file {settings.serving}")
+        return 0
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[-1] if error else "unknown error"
+            print(f"meterline: step {event.step_key} failed: {message}", file=sys.stderr)
+    print(f"meterline: run {result.run_id} failed; the serving file was not changed", file=sys.stderr)
+    return 1
+
+
+def demo() -> int:
+    """Generate a small sample into the landing folder, materialize it, say where to look."""
+    from orchestration.generate import generate_landing
+
+    settings = Settings.from_env()
+    print(generate_landing(settings.landing, DEMO_DAYS, DEMO_ROWS_PER_DAY, seed=42, start=DEMO_START))
+    end = date.fromordinal(DEMO_START.toordinal() + DEMO_DAYS - 1)
+    code = materialize(DEMO_START, end)
+    if code == 0:
+        print(f"marts:   {settings.serving}  (schema marts; open it read-only)")
+        print(f"reports: {settings.reports}")
+        print(
+            "query:   python -c \"import duckdb; print(duckdb.connect('"
+            f"{settings.serving}', read_only=True).sql('select * from marts.cost_overview_daily'))\""
+        )
+    return code
