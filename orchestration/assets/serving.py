@@ -29,7 +29,7 @@ def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
     def serving_marts(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> dg.MaterializeResult:
         settings = paths.settings()
         with paths.connect_warehouse() as con:
-            result = publish(con, settings.serving, context.run_id)
+            result = publish(con, settings.serving, context.run.run_id)
         context.log.info(
             f"published version {result.version} to {result.serving}: "
             f"{result.partitions_changed} partitions rebuilt, {result.files_written} files written"

@@ -1,0 +1,129 @@
+"""Shared fixtures: an isolated meterline installation in a temp folder, run for real.
+
+Every path of marts.md points into the temp folder (METERLINE_* and
+DAGSTER_HOME), so tests use a real DuckDB warehouse, real dbt runs and a real
+Dagster instance without touching the repo's data/ folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.catalog import CATALOG_COLUMNS
+from orchestration.dbt_project import prepare_manifest
+from orchestration.runner import materialize
+
+
+
+def usage_record(request_id: str, created_at: str, **fields: Any) -> dict[str, Any]:
+    """A valid raw usage record (raw_usage.md); keyword arguments override or add fields."""
+    record: dict[str, Any] = {
+        "request_id": request_id,
+        "created_at": created_at,
+        "account_id": "acct_1",
+        "api_key_id": "key_1",
+        "api_key_name": "Prod key",
+        "model": "openai/gpt-test",
+        "provider": "openai",
+        "endpoint": "chat.completions",
+        "billing_mode": "payg",
+        "usage": {"input_tokens": 1000, "output_tokens": 500},
+    }
+    record.update(fields)
+    return record
+
+
+@dataclass(frozen=True)
+class Installation:
+    root: Path
+    landing: Path
+    warehouse: Path
+    serving: Path
+    reports: Path
+    prices: Path
+    dagster_home: Path
+
+    def write_catalog(self, *rows: str) -> None:
+        self.prices.write_text("\n".join([",".join(CATALOG_COLUMNS), *rows]) + "\n", encoding="utf-8")
+
+    def day_folder(self, day: str) -> Path:
+        folder = self.landing / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def write_jsonl(self, day: str, name: str, records: list[dict[str, Any] | str]) -> Path:
+        """Write records (dicts as JSON, strings verbatim) one per line; .gz names are gzipped."""
+        text = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records)
+        path = self.day_folder(day) / name
+        if name.endswith(".gz"):
+            path.write_bytes(gzip.compress(text.encode("utf-8")))
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def write_parquet(self, day: str, name: str, records: list[dict[str, Any]]) -> Path:
+        path = self.day_folder(day) / name
+        pq.write_table(pa.Table.from_pylist(records), path)
+        return path
+
+    def run(self, start: str, end: str | None = None) -> int:
+        return materialize(date.fromisoformat(start), date.fromisoformat(end or start))
+
+    def warehouse_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or {}).fetchall()
+
+    def serving_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.serving), read_only=True) as con:
+            return con.execute(sql, params or {}).fetchall()
+
+
+def _install(root: Path, monkeypatch: pytest.MonkeyPatch) -> Installation:
+    inst = Installation(
+        root=root,
+        landing=root / "landing",
+        warehouse=root / "warehouse.duckdb",
+        serving=root / "serving" / "meterline.duckdb",
+        reports=root / "reports",
+        prices=root / "prices.csv",
+        dagster_home=root / "dagster_home",
+    )
+    inst.landing.mkdir(parents=True)
+    for name, value in {
+        "METERLINE_LANDING": inst.landing,
+        "METERLINE_WAREHOUSE": inst.warehouse,
+        "METERLINE_SERVING": inst.serving,
+        "METERLINE_REPORTS": inst.reports,
+        "METERLINE_PRICES": inst.prices,
+        "DAGSTER_HOME": inst.dagster_home,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    return inst
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> None:
+    prepare_manifest()
+
+
+@pytest.fixture
+def installation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Installation:
+    return _install(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def module_installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+    """One installation shared by a module's tests (a pipeline run costs ~20 s)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _install(tmp_path_factory.mktemp("meterline"), monkeypatch)
