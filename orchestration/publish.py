@@ -118,10 +118,9 @@ def _write_serving_file(path: Path, files: dict[tuple[str, str], str], empties: 
         serving.execute(
             "create table meta.published_files (table_name varchar, partition_key varchar, path varchar)"
         )
-        serving.executemany(
-            "insert into meta.published_files values (?, ?, ?)",
-            [(table, key, file) for (table, key), file in sorted(files.items())],
-        )
+        published = [(table, key, file) for (table, key), file in sorted(files.items())]
+        if published:
+            serving.executemany("insert into meta.published_files values (?, ?, ?)", published)
         serving.execute(
             "create table meta.publication as select ? as version, now()::timestamp as published_at",
             [version],
