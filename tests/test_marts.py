@@ -1,0 +1,121 @@
+"""The published marts against marts.md: tables, columns, types, reconciliation, names."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from orchestration.generate import generate_landing
+from orchestration.settings import DEFAULT_PRICES
+from tests.conftest import Installation
+
+GRAINS = {"hourly": "hour", "daily": "day", "monthly": "month"}
+MEASURES = ["request_count", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+            "reasoning_tokens", "images", "web_search_calls", "input_cost", "output_cost", "other_cost", "total_cost"]
+# marts.md: table -> its grain columns (besides period_start) and extra columns
+AGGREGATES = {
+    "cost_cube": (["account_id", "api_key_id", "api_key_name", "model", "provider", "model_type", "purpose"], []),
+    "cost_overview": (["account_id"], ["avg_cost_per_request", "avg_cost_per_1k_tokens"]),
+    "cost_by_model": (["account_id", "model"], []),
+    "cost_by_type": (["account_id", "model_type", "purpose"], []),
+    "cost_by_api_key": (["account_id", "api_key_id", "api_key_name"], []),
+    "cost_by_provider": (["account_id", "provider"], []),
+    "provider_model_details": (["account_id", "provider", "model"], ["avg_cost_per_request"]),
+}
+FCT_COLUMNS = ["request_id", "created_at", "arrival_date", "account_id", "api_key_id", "api_key_name", "model",
+               "provider", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from"]
+RENAMED_KEY = "key_7f3a9c01"  # the generator renames it in the middle of the period
+
+
+def _type_family(column: str, duckdb_type: str) -> str:
+    if column in ("period_start", "created_at", "price_effective_from"):
+        assert duckdb_type == "TIMESTAMP", column
+    elif column == "arrival_date":
+        assert duckdb_type == "DATE", column
+    elif column.endswith("_cost") or column.startswith("avg_"):
+        assert duckdb_type.startswith("DECIMAL("), column
+        assert int(duckdb_type.split(",")[1].rstrip(")")) >= 12, column  # exact to 12 places or better
+    elif column in MEASURES:
+        assert duckdb_type in ("BIGINT", "INTEGER", "HUGEINT"), column
+    else:
+        assert duckdb_type == "VARCHAR", column
+    return duckdb_type
+
+
+@pytest.fixture(scope="module")
+def marts(module_installation: Installation) -> Installation:
+    inst = module_installation
+    inst.prices.write_bytes(DEFAULT_PRICES.read_bytes())
+    generate_landing(inst.landing, days=3, rows_per_day=1500, seed=7, start=date(2026, 10, 31))
+    assert inst.run("2026-10-31") == 0
+    assert inst.run("2026-11-01", "2026-11-02") == 0  # the rename arrives in this second run
+    return inst
+
+
+def test_every_table_and_column_of_the_contract_exists_with_its_type(marts: Installation) -> None:
+    expected = {"fct_cost": FCT_COLUMNS}
+    for table, (dims, extras) in AGGREGATES.items():
+        for grain in GRAINS:
+            expected[f"{table}_{grain}"] = ["period_start", *dims, *MEASURES, *extras]
+    rows = marts.serving_rows(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_schema = 'marts' order by table_name, ordinal_position")
+    actual: dict[str, list[str]] = {}
+    for table, column, data_type in rows:
+        _type_family(column, data_type)
+        actual.setdefault(table, []).append(column)
+    assert {t: sorted(c) for t, c in actual.items()} == {t: sorted(c) for t, c in expected.items()}
+
+
+@pytest.mark.parametrize("grain", GRAINS)
+@pytest.mark.parametrize("table", AGGREGATES)
+def test_every_aggregate_reconciles_exactly_with_payg_fct_cost(marts: Installation, table: str, grain: str) -> None:
+    sums = ", ".join(f"sum({m})" for m in MEASURES)
+    aggregate = marts.serving_rows(f"select period_start, {sums} from marts.{table}_{grain} group by 1 order by 1")
+    facts = marts.serving_rows(
+        f"select date_trunc('{GRAINS[grain]}', created_at), {sums} from marts.fct_cost "
+        "where billing_mode = 'payg' group by 1 order by 1")
+    assert aggregate == facts
+    assert len(aggregate) > 1
+
+
+@pytest.mark.parametrize("grain", GRAINS)
+@pytest.mark.parametrize("table", AGGREGATES)
+def test_rows_are_consistent_and_never_invented(marts: Installation, table: str, grain: str) -> None:
+    bad = marts.serving_rows(
+        f"select count(*) from marts.{table}_{grain} "
+        "where total_cost <> input_cost + output_cost + other_cost or request_count <= 0")
+    assert bad == [(0,)]
+
+
+def test_averages_are_exact_decimal_ratios(marts: Installation) -> None:
+    rows = marts.serving_rows(
+        "select total_cost, request_count, input_tokens + output_tokens, avg_cost_per_request, avg_cost_per_1k_tokens "
+        "from marts.cost_overview_daily")
+    quantum = Decimal("1e-18")
+    for total, requests, tokens, per_request, per_1k in rows:
+        assert per_request == (total / requests).quantize(quantum, ROUND_HALF_UP)
+        assert per_1k == (None if tokens == 0 else (total * 1000 / tokens).quantize(quantum, ROUND_HALF_UP))
+
+
+def test_a_key_renamed_mid_period_shows_its_new_name_everywhere(marts: Installation) -> None:
+    latest = marts.serving_rows(
+        "select arg_max(api_key_name, created_at) from marts.fct_cost where api_key_id = $key", {"key": RENAMED_KEY})
+    assert latest == [('Prod, "EU" – Zürich',)]
+    tables = ["fct_cost"] + [f"{t}_{g}" for t in ("cost_cube", "cost_by_api_key") for g in GRAINS]
+    for table in tables:
+        names = marts.serving_rows(
+            f"select distinct api_key_name from marts.{table} where api_key_id = $key", {"key": RENAMED_KEY})
+        assert names == latest, table
+    old_periods = marts.serving_rows(
+        "select count(*) from marts.cost_by_api_key_daily where api_key_id = $key and period_start = '2026-10-31'",
+        {"key": RENAMED_KEY})
+    assert old_periods[0][0] == 1  # the first run's period was rewritten by the second run
+
+
+def test_only_payg_requests_enter_the_aggregates(marts: Installation) -> None:
+    modes = dict(marts.serving_rows("select billing_mode, count(*) from marts.fct_cost group by 1"))
+    assert set(modes) == {"payg", "subscription"}
+    assert marts.serving_rows("select sum(request_count) from marts.cost_overview_monthly") == [(modes["payg"],)]
