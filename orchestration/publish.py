@@ -45,13 +45,15 @@ def parts_dir(serving: Path) -> Path:
     return serving.with_name(serving.name + ".parts")
 
 
+def partition_unit(table: str) -> str:
+    """``day`` for fct_cost and the hourly tables, ``month`` for the daily and monthly ones."""
+    return "day" if table == "fct_cost" or table.endswith("_hourly") else "month"
+
+
 def partition_expression(table: str) -> str:
-    """The partition of a row: its UTC event day, or its UTC month for daily/monthly grains."""
-    if table == "fct_cost":
-        return "cast(created_at as date)"
-    if table.endswith("_hourly"):
-        return "cast(period_start as date)"
-    return "cast(date_trunc('month', period_start) as date)"
+    """The partition key of a row: the UTC day or month it belongs to, as a DATE."""
+    column = "created_at" if table == "fct_cost" else "period_start"
+    return f"cast(date_trunc('{partition_unit(table)}', {column}) as date)"
 
 
 def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -74,8 +76,10 @@ def _rebuilt_partitions(con: duckdb.DuckDBPyConnection, table: str, everything: 
     """SQL of the partition keys this run rebuilt for ``table`` (all of them on a first publish)."""
     if everything:
         return f"select distinct {partition_expression(table)} from marts.{table}"
-    unit = "day" if partition_expression(table).startswith("cast(created_at") or table.endswith("_hourly") else "month"
-    return f"select distinct cast(date_trunc('{unit}', event_date) as date) from intermediate.int_batch_event_days"
+    return (
+        f"select distinct cast(date_trunc('{partition_unit(table)}', event_date) as date) "
+        "from intermediate.int_batch_event_days"
+    )
 
 
 def _export_table(
