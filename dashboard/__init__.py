@@ -1,0 +1,1 @@
+"""The cost analysis page: a Streamlit app over the published serving DuckDB file (``meterline dashboard``)."""

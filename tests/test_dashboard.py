@@ -1,0 +1,555 @@
+"""The cost analysis page (issue 6) on a serving file built by the real pipeline.
+
+Streamlit's AppTest drives the filters and reads every widget; each figure is checked against the
+marts, queried here independently (marts.fct_cost, pay-as-you-go rows). The CSV export round-trips;
+a real headless Chromium opens the running ``meterline dashboard`` page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import dashboard
+from dashboard.csv_export import api_key_csv
+from dashboard.formatting import change, literal, money
+from dashboard.periods import Window
+from dashboard.queries import Filters, ServingReader, choose_mart, table_name
+from orchestration.cli import main
+from orchestration.generate import RENAMED_TO, generate_landing  # RENAMED_TO: a comma, quotes, non-ASCII
+from tests.conftest import Installation
+
+APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
+START = date(2025, 12, 30)  # arrival days 2025-12-30 .. 2026-01-01: events span a month (and year) boundary
+DAYS = 3
+CATALOG = (
+    "openai,openai/gpt-5,LLM,2020-01-01,1.25,0.125,,10,,,0.01",
+    "azure,openai/gpt-5,LLM,2020-01-01,1.375,0.1375,,11,,,0.01",
+    "anthropic,anthropic/claude-sonnet-4-5,LLM,2020-01-01,3,0.3,3.75,15,,,0.01",
+    "amazon-bedrock,anthropic/claude-sonnet-4-5,LLM,2020-01-01,3.3,0.33,4.125,16.5,,,",
+    "google-vertex,google/gemini-3-pro-preview,LLM,2020-01-01,2,0.2,,12,,,0.035",
+    "openai,openai/gpt-5-mini,LLM,2020-01-01,0.25,0.025,,2,,,0.01",
+    "openai,openai/text-embedding-3-small,Embedding,2020-01-01,0.02,,,0,,,",
+    "google-vertex,google/text-embedding-005,Embedding,2020-01-01,0.025,,,0,,,",
+    "openai,openai/gpt-image-1,Vision,2020-01-01,5,,,40,,0.04,",
+    "google-vertex,google/imagen-4,Vision,2020-01-01,0,,,0,,0.04,",
+)
+CARDS = (
+    ("Total cost", "total_cost", 2),
+    ("Input cost", "input_cost", 2),
+    ("Output cost", "output_cost", 2),
+    ("Other cost", "other_cost", 2),
+    ("Avg cost per request", "avg_per_request", 6),
+    ("Avg cost per 1K tokens", "avg_per_1k_tokens", 6),
+)
+PAYG_NOTE = "Only pay-as-you-go usage is shown"
+
+
+# --- the serving file and the expected figures, straight from marts.fct_cost ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(module_installation: Installation) -> Installation:
+    """A serving file published by the real pipeline from three generated arrival days (~20 s)."""
+    inst = module_installation
+    inst.write_catalog(*CATALOG)
+    generate_landing(inst.landing, DAYS, 300, seed=11, start=START, catalog=inst.prices)
+    assert inst.run(START.isoformat(), (START + timedelta(days=DAYS - 1)).isoformat()) == 0
+    return inst
+
+
+def exact_average(numerator: Decimal, denominator: int) -> Decimal | None:
+    """As the marts define their averages: rounded half up to 18 decimal places; None over zero."""
+    if denominator == 0:
+        return None
+    with localcontext() as context:
+        context.prec = 80
+        return (numerator / denominator).quantize(Decimal("1e-18"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Sums:
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    input_cost: Decimal
+    output_cost: Decimal
+    other_cost: Decimal
+    total_cost: Decimal
+
+    @property
+    def avg_per_request(self) -> Decimal | None:
+        return exact_average(self.total_cost, self.requests)
+
+    @property
+    def avg_per_1k_tokens(self) -> Decimal | None:
+        return exact_average(self.total_cost * 1000, self.input_tokens + self.output_tokens)
+
+
+def payg(
+    inst: Installation,
+    first: datetime,
+    end: datetime,
+    by: tuple[str, ...] = (),
+    account: str | None = None,
+    keys: tuple[str, ...] = (),
+    models: tuple[str, ...] = (),
+) -> dict[tuple, Sums]:
+    """The pay-as-you-go requests made in [first, end) matching the filters, summed per group of `by`."""
+    conditions, params = ["billing_mode = 'payg'", "created_at >= ?", "created_at < ?"], [first, end]
+    for column, values in (("account_id", (account,) if account else ()), ("api_key_id", keys), ("model", models)):
+        if values:
+            conditions.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
+    columns = [
+        *by,
+        "count(*)",
+        "sum(input_tokens)",
+        "sum(output_tokens)",
+        "sum(input_cost)",
+        "sum(output_cost)",
+        "sum(other_cost)",
+        "sum(total_cost)",
+    ]
+    sql = f"SELECT {', '.join(columns)} FROM marts.fct_cost WHERE {' AND '.join(conditions)} GROUP BY ALL"
+    with duckdb.connect(str(inst.serving), read_only=True) as con:
+        rows = con.execute(sql, params).fetchall()
+    return {tuple(row[: len(by)]): Sums(*row[len(by) :]) for row in rows if row[len(by)]}
+
+
+def serving_rows(inst: Installation, sql: str, params: list[object] | None = None) -> list[tuple]:
+    with duckdb.connect(str(inst.serving), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def last_usage(inst: Installation) -> datetime:
+    return serving_rows(inst, "SELECT max(created_at) FROM marts.fct_cost WHERE billing_mode = 'payg'")[0][0]
+
+
+def day(moment: datetime | date, days: int = 0) -> datetime:
+    return datetime(moment.year, moment.month, moment.day) + timedelta(days=days)
+
+
+def month(moment: datetime, months: int = 0) -> datetime:
+    index = moment.year * 12 + moment.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1)
+
+
+# --- driving the page ----------------------------------------------------------------------------------------
+
+
+def run(node: AppTest | Any) -> AppTest:
+    """Run the page again (after a widget change): `node` is the page or a widget just set."""
+    at = node.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def open_page() -> AppTest:
+    return run(AppTest.from_file(APP, default_timeout=120))
+
+
+def table(at: AppTest, key: str) -> pd.DataFrame:
+    return at.get_by_key(key).dataframe[0].value
+
+
+def by_first_columns(frame: pd.DataFrame, dims: int) -> dict[tuple, tuple]:
+    """{(first `dims` cells): (requests, cost)} of a table whose next columns are requests and cost."""
+    return {tuple(row[:dims]): (row[dims], row[dims + 1]) for row in frame.itertuples(index=False)}
+
+
+def expected_pairs(sums: dict[tuple, Sums], none_name: str | None = None) -> dict[tuple, tuple]:
+    fixed = {tuple(none_name if v is None else v for v in k): s for k, s in sums.items()}
+    return {key: (s.requests, s.total_cost) for key, s in fixed.items()}
+
+
+def assert_cards(at: AppTest, now: Sums, before: Sums | None) -> None:
+    metrics = {metric.label: metric for metric in at.metric}
+    assert list(metrics) == [label for label, _, _ in CARDS]
+    for label, attribute, places in CARDS:
+        assert metrics[label].value == money(getattr(now, attribute), places), label
+        expected = None if before is None else change(getattr(now, attribute), getattr(before, attribute), places)
+        assert (metrics[label].delta or None) == expected, label
+
+
+# --- the page ------------------------------------------------------------------------------------------------
+
+
+def test_the_default_view_is_the_latest_month_and_its_cards_match_the_marts(served: Installation) -> None:
+    at = open_page()
+    latest = month(last_usage(served))
+    time_range = at.select_slider(key="range:monthly")
+    assert time_range.label == "Months (UTC)" and time_range.value == (latest, latest)
+    now = payg(served, latest, month(latest, 1))[()]
+    before = payg(served, month(latest, -1), latest)[()]
+    assert_cards(at, now, before)
+    # The mart built for the cards agrees (summed over the accounts).
+    assert serving_rows(
+        served,
+        "SELECT sum(total_cost), sum(request_count) FROM marts.cost_overview_monthly WHERE period_start = ?",
+        [latest],
+    ) == [(now.total_cost, now.requests)]
+    captions = " ".join(caption.value for caption in at.caption)
+    assert PAYG_NOTE in captions and "All times are UTC" in captions
+    assert f"previous 1 month: {month(latest, -1):%Y-%m} UTC" in captions
+    assert [tab.label for tab in at.tabs] == ["Cost analysis", "Provider Cost"]
+
+
+def test_a_day_range_and_an_account_set_the_cards_and_the_comparison_window(served: Installation) -> None:
+    at = open_page()
+    run(at.radio(key="granularity").set_value("Day"))
+    last = day(last_usage(served))
+    days = at.date_input(key="range:daily")
+    assert days.label == "Days (UTC)" and days.value == (last.date(), last.date())
+    assert_cards(at, payg(served, last, day(last, 1))[()], payg(served, day(last, -1), last).get(()))
+
+    account = max(payg(served, day(last, -1), day(last, 1), ("account_id",)).items(), key=lambda i: i[1].total_cost)
+    days.set_value((day(last, -1).date(), last.date()))
+    run(at.selectbox(key="account").set_value(account[0][0]))
+    now = payg(served, day(last, -1), day(last, 1), account=account[0][0])[()]
+    before = payg(served, day(last, -3), day(last, -1), account=account[0][0]).get(())
+    assert now == account[1]
+    assert_cards(at, now, before)
+    assert "previous 2 days" in " ".join(caption.value for caption in at.caption)
+    assert set(table(at, "table:api_keys")["Account"]) == {account[0][0]}
+
+
+def test_the_hour_grain_reads_hours(served: Installation) -> None:
+    at = open_page()
+    run(at.radio(key="granularity").set_value("Hour"))
+    last = last_usage(served).replace(minute=0, second=0, microsecond=0)
+    start, end = at.datetime_input(key="range:hourly:from"), at.datetime_input(key="range:hourly:to")
+    assert (start.label, end.label) == ("From hour (UTC)", "To hour (UTC, included)")
+    assert (start.value, end.value) == (last, last)
+    start.set_value(last - timedelta(hours=5))
+    run(at)
+    hour = timedelta(hours=1)
+    now = payg(served, last - 5 * hour, last + hour)[()]
+    assert_cards(at, now, payg(served, last - 11 * hour, last - 5 * hour).get(()))
+    chart = at.get("vega_lite_chart")[0].proto
+    assert '"title": "Hour (UTC)"' in chart.spec
+
+
+def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> None:
+    first, last = day(START, -3), day(last_usage(served))
+    everything = payg(served, first, day(last, 1), ("api_key_id",))
+    keys = tuple(sorted(everything, key=lambda k: everything[k].total_cost, reverse=True)[i][0] for i in range(3))
+    models_used = payg(served, first, day(last, 1), ("model",), keys=keys)
+    models = tuple(sorted(models_used, key=lambda m: models_used[m].total_cost, reverse=True)[i][0] for i in range(3))
+    at = open_page()
+    run(at.radio(key="granularity").set_value("Day"))
+    at.date_input(key="range:daily").set_value((day(serving_first_period(served)).date(), last.date()))
+    at.multiselect(key="api_keys:All accounts").set_value(list(keys))
+    run(at.multiselect(key="models:All accounts").set_value(list(models)))
+    window = (day(serving_first_period(served)), day(last, 1))
+
+    def expect(*by: str, only: tuple[str, ...] = models) -> dict[tuple, Sums]:
+        return payg(served, *window, by, keys=keys, models=only)
+
+    # Cards, against the same number of days before.
+    length = window[1] - window[0]
+    assert_cards(at, expect()[()], payg(served, window[0] - length, window[0], keys=keys, models=models).get(()))
+    # Cost by model: table (largest first), shares, and the chart's per-day costs.
+    by_model = table(at, "table:models")
+    assert by_first_columns(by_model, 1) == expected_pairs(expect("model"))
+    assert list(by_model["Total cost"]) == sorted(by_model["Total cost"], reverse=True)
+    assert by_model["Share"].sum() == pytest.approx(1.0)
+    chart = pa.ipc.open_stream(at.get("vega_lite_chart")[0].proto.datasets[0].data.data).read_all().to_pandas()
+    per_day = expect("cast(created_at AS DATE)", "model")
+    assert {(p, m): pytest.approx(c) for p, m, c in chart[["period", "model", "cost"]].itertuples(index=False)} == {
+        (f"{d:%Y-%m-%d}", m): float(s.total_cost) for (d, m), s in per_day.items()
+    }
+    assert chart.groupby("period")["share"].sum().tolist() == pytest.approx([1.0] * chart["period"].nunique())
+    # Model detail: the costliest model, then another one.
+    detail = next(box for box in at.selectbox if box.label == "Model detail")
+    assert detail.value == by_model["Model"][0]
+    for model in (by_model["Model"][0], by_model["Model"][2]):
+        run(next(box for box in at.selectbox if box.label == "Model detail").set_value(model))
+        only = (model,)
+        assert by_first_columns(table(at, "table:model_providers"), 1) == expected_pairs(expect("provider", only=only))
+        assert by_first_columns(table(at, "table:model_api_keys").iloc[:, 1:], 1) == expected_pairs(
+            expect("api_key_id", only=only)
+        )
+        assert by_first_columns(table(at, "table:model_purposes"), 1) == expected_pairs(expect("purpose", only=only))
+    # Cost by type.
+    for dimension in ("model_type", "provider", "purpose"):
+        assert by_first_columns(table(at, f"table:type_{dimension}"), 1) == expected_pairs(expect(dimension))
+    # Cost by API key.
+    api_keys = table(at, "table:api_keys")
+    assert {(r[1], r[0]): (r[3], r[4]) for r in api_keys.itertuples(index=False)} == expected_pairs(
+        expect("api_key_id", "coalesce(api_key_name, '(no name)')")
+    )
+    # Provider Cost tab: by provider, and per (provider, model) with calls, tokens and cost per call.
+    providers = table(at, "table:providers")
+    assert {r[0]: (r[1], r[2], r[3], r[4]) for r in providers.itertuples(index=False)} == {
+        k[0]: (s.requests, s.input_tokens, s.output_tokens, s.total_cost) for k, s in expect("provider").items()
+    }
+    details = table(at, "table:provider_models")
+    assert list(details.columns) == [
+        "Provider",
+        "Model",
+        "Calls",
+        "Input tokens",
+        "Output tokens",
+        "Cost per call",
+        "Total cost",
+    ]
+    assert {(r[0], r[1]): tuple(r[2:]) for r in details.itertuples(index=False)} == {
+        k: (s.requests, s.input_tokens, s.output_tokens, s.avg_per_request, s.total_cost)
+        for k, s in expect("provider", "model").items()
+    }
+
+
+def serving_first_period(inst: Installation) -> datetime:
+    return serving_rows(inst, "SELECT min(created_at) FROM marts.fct_cost WHERE billing_mode = 'payg'")[0][0]
+
+
+def test_the_api_key_and_provider_tables_sort(served: Installation) -> None:
+    at = open_page()
+    box = at.selectbox(key="sort:api_keys")
+    assert box.options == [
+        "Total cost, high to low",
+        "Total cost, low to high",
+        "Requests, high to low",
+        "Requests, low to high",
+        "Name, A to Z",
+    ]
+    for choice, column, descending in (
+        ("Total cost, low to high", "Total cost", False),
+        ("Requests, high to low", "Requests", True),
+        ("Name, A to Z", "API key", False),
+    ):
+        run(at.selectbox(key="sort:api_keys").set_value(choice))
+        values = [v for v in table(at, "table:api_keys")[column] if v != "(no name)"]
+        assert values == sorted(values, reverse=descending), choice
+    run(at.selectbox(key="sort:providers").set_value("Name, A to Z"))
+    providers = list(table(at, "table:providers")["Provider"])
+    assert providers == sorted(providers)
+    run(next(box for box in at.selectbox if box.label == "Provider").set_value(providers[0]))
+    assert set(table(at, "table:provider_models")["Provider"]) == {providers[0]}
+    assert at.download_button[0].label == "Download CSV"
+
+
+def test_an_empty_state_when_the_filters_match_nothing(served: Installation) -> None:
+    first, end = day(serving_first_period(served)), day(last_usage(served), 1)
+    used = payg(served, first, end, ("account_id", "api_key_id", "model"))
+    account = next(iter(used))[0]
+    keys = {k for a, k, _ in used if a == account}
+    models = {m for a, _, m in used if a == account}
+    key, model = next((k, m) for k in sorted(keys) for m in sorted(models) if (account, k, m) not in used)
+    at = open_page()
+    run(at.selectbox(key="account").set_value(account))
+    at.multiselect(key=f"api_keys:{account}").set_value([key])
+    run(at.multiselect(key=f"models:{account}").set_value([model]))
+    assert [info.value for info in at.info] == [
+        f"No pay-as-you-go usage matches these filters in {month(last_usage(served)):%Y-%m} UTC. "
+        "Pick another time range, or fewer API keys or models."
+    ]
+    assert not at.metric and not at.tabs and not at.dataframe
+    assert PAYG_NOTE in at.caption[0].value
+
+
+def test_an_empty_serving_file_shows_the_empty_state(installation: Installation) -> None:
+    installation.write_catalog(*CATALOG)
+    assert installation.run(START.isoformat()) == 0  # an arrival day with no files: nothing to cost
+    at = open_page()
+    assert [info.value for info in at.info] == [
+        "No pay-as-you-go usage has been published yet. Run `meterline demo` or `meterline materialize`."
+    ]
+    assert not at.metric
+
+
+def test_a_missing_serving_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere" / "meterline.duckdb"
+    monkeypatch.setenv("METERLINE_SERVING", str(missing))
+    at = open_page()
+    assert at.error[0].value.startswith(f"The serving file {missing} does not exist")
+    assert main(["dashboard", "--port", "8599"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"meterline: error: serving file {missing} does not exist; run meterline demo or materialize first\n"
+    assert main(["dashboard", "--port", "0"]) == 2
+
+
+# --- the data layer ------------------------------------------------------------------------------------------
+
+
+def test_queries_name_only_whitelisted_tables_and_bind_every_value(served: Installation) -> None:
+    assert choose_mart(set()) == "cost_overview"
+    assert choose_mart({"account_id", "provider", "model"}) == "provider_model_details"
+    assert choose_mart({"api_key_id", "model"}) == "cost_cube"
+    with pytest.raises(ValueError):
+        table_name("fct_cost; DROP TABLE x", "daily")
+    with pytest.raises(ValueError):
+        table_name("cost_cube", "weekly")
+    first = day(serving_first_period(served))
+    window = Window("daily", first, day(last_usage(served)))
+    with ServingReader(served.serving) as reader:
+        with pytest.raises(ValueError):
+            reader.costs(Filters("daily"), window, ("total_cost; --",))
+        hostile = Filters("daily", account="x' OR '1'='1", api_key_ids=("')) OR 1=1 --",), models=("O'Brien",))
+        assert reader.costs(hostile, window).empty
+        everything = reader.costs(Filters("daily"), window)
+    assert everything["total_cost"][0] == payg(served, first, window.end)[()].total_cost
+    assert isinstance(everything["total_cost"][0], Decimal)
+
+
+def test_amounts_are_rounded_for_display_only_and_names_stay_literal() -> None:
+    assert money(Decimal("1234.565")) == "$1,234.57" and money(Decimal("-0.0049999")) == "$0.00"
+    assert money(Decimal("0.0000125"), 6) == "$0.000013" and money(None) == "\N{EN DASH}"
+    assert change(Decimal("3"), Decimal("2")) == "+$1.00 (+50.0%)"
+    assert change(Decimal("1.5"), Decimal("2")) == "-$0.50 (-25.0%)"
+    assert change(Decimal("1"), Decimal("0")) == "+$1.00" and change(None, Decimal("1")) is None
+    assert literal("acme/gpt_4*o [beta]") == r"acme/gpt\_4\*o \[beta\]"
+    window = Window("monthly", datetime(2026, 1, 1), datetime(2026, 2, 1))
+    assert (window.end, window.previous()) == (
+        datetime(2026, 3, 1),
+        Window("monthly", datetime(2025, 11, 1), datetime(2025, 12, 1)),
+    )
+    assert Window("hourly", datetime(2026, 1, 1, 0), datetime(2026, 1, 1, 5)).previous().first == datetime(
+        2025, 12, 31, 18
+    )
+
+
+def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation) -> None:
+    first, end = day(serving_first_period(served)), day(last_usage(served), 1)
+    window = Window("daily", first, end - timedelta(days=1))
+    with ServingReader(served.serving) as reader:
+        frame = reader.costs(Filters("daily"), window, ("account_id", "api_key_id", "api_key_name"))
+    data = api_key_csv(frame)
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0] == ["account_id", "api_key_id", "api_key_name", "request_count", "total_cost"]
+    expected = payg(served, first, end, ("account_id", "api_key_id", "api_key_name"))
+    assert {(a, k, n or ""): (int(r), Decimal(c)) for a, k, n, r, c in rows[1:]} == {
+        (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
+    }
+    assert RENAMED_TO in {row[2] for row in rows}
+
+    nasty = ['a "quoted", name', "line\nbreak", " spaces ", "=SUM(A1)", "数据团队 🚀", "C:\\ci\\nightly", None, ""]
+    made_up = pd.DataFrame(
+        {
+            "account_id": ["acct"] * len(nasty),
+            "api_key_id": [f"k{i}" for i in range(len(nasty))],
+            "api_key_name": nasty,
+            "request_count": range(len(nasty)),
+            "total_cost": [Decimal("0E-18"), Decimal("12345678901234567890.123456789012345678")] + [Decimal("0.1")] * 6,
+        }
+    )
+    back = list(csv.reader(io.StringIO(api_key_csv(made_up).decode("utf-8-sig"), newline="")))[1:]
+    assert [row[2] for row in back] == [name or "" for name in nasty]
+    assert [Decimal(row[4]) for row in back] == list(made_up["total_cost"])
+    assert back[0][4] == "0.000000000000000000"  # no exponent notation
+
+
+# --- a real browser ------------------------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "meterline dashboard exited"
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not come up in {seconds} s")
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI") != "true",
+    reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver); "
+    "CI installs them and always runs this test",
+)
+def test_the_running_page_in_headless_chromium(served: Installation, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port, downloads = free_port(), tmp_path / "downloads"
+    downloads.mkdir()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "dashboard.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1600,2400",
+    ):
+        options.add_argument(flag)
+    driver = None
+    try:
+        wait_until_healthy(url, server)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER or "/usr/bin/chromedriver"), options=options)
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.get(url)
+        values = '[data-testid="stMetricValue"]'
+        WebDriverWait(driver, 90).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, values)) == len(CARDS))
+        latest = month(last_usage(served))
+        now = payg(served, latest, month(latest, 1))[()]
+        assert driver.find_elements(By.CSS_SELECTOR, values)[0].text == money(now.total_cost)
+        assert PAYG_NOTE in driver.find_element(By.TAG_NAME, "body").text
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]'))
+        time.sleep(1)  # let the chart and tables finish drawing before the screenshot
+        screenshot = tmp_path / "cost-analysis.png"
+        assert driver.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+
+        button = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')
+        driver.execute_script("arguments[0].scrollIntoView()", button)
+        button.click()
+        name = f"meterline-api-key-costs_{latest:%Y-%m}_{latest:%Y-%m}.csv"
+        WebDriverWait(driver, 30).until(lambda d: (downloads / name).is_file())
+        rows = list(csv.reader(io.StringIO((downloads / name).read_bytes().decode("utf-8-sig"), newline="")))
+        expected = payg(served, latest, month(latest, 1), ("account_id", "api_key_id", "api_key_name"))
+        assert {(a, k, n): (int(r), Decimal(c)) for a, k, n, r, c in rows[1:]} == {
+            (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
+        }
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
