@@ -73,6 +73,54 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo()
 
 
+def _cmd_reprice(args: argparse.Namespace) -> int:
+    """The main job over those days: it reloads the catalog, re-ingests the days (idempotent),
+    re-rates every request of the event days they touch and republishes those partitions."""
+    from orchestration.runner import materialize
+    from orchestration.settings import Settings
+
+    prices = Settings.from_env().prices
+    print(f"meterline: re-rating arrival days {args.date_from} .. {args.date_to} with the catalog {prices}")
+    return materialize(args.date_from, args.date_to)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from orchestration.status import status
+
+    return status()
+
+
+def _cmd_dq_report(args: argparse.Namespace) -> int:
+    from data_quality.report import print_report
+    from orchestration.settings import Settings
+
+    return print_report(Settings.from_env().reports, args.run)
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
+    return value
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    """Replace this process with the Streamlit server of the cost analysis page."""
+    import dashboard
+    from orchestration.settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.serving.is_file():
+        raise UsageError(f"serving file {settings.serving} does not exist; run meterline demo or materialize first")
+    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.address", args.address, "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]  # fmt: skip
+    print(f"meterline: cost analysis page on http://{args.address}:{args.port} (serving file {settings.serving})")
+    sys.stdout.flush()
+    os.execve(sys.executable, command, {**os.environ, **settings.as_env()})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meterline", description="Cost analytics for LLM API traffic.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -95,8 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--to", dest="date_to", type=_day, required=True)
     mat.set_defaults(func=_cmd_materialize)
 
+    rep = commands.add_parser("reprice", help="re-rate arrival days with the current price catalog and republish")
+    rep.add_argument("--from", dest="date_from", type=_day, required=True)
+    rep.add_argument("--to", dest="date_to", type=_day, required=True)
+    rep.set_defaults(func=_cmd_reprice)
+
+    stat = commands.add_parser("status", help="list arrival days with their state and the last run's checks")
+    stat.set_defaults(func=_cmd_status)
+
+    dq = commands.add_parser("dq-report", help="print a run's data-quality summary; exit 1 if a blocking check failed")
+    dq.add_argument("--run", help="run id, report folder name or a prefix of either (default: the latest run)")
+    dq.set_defaults(func=_cmd_dq_report)
+
     demo = commands.add_parser("demo", help="generate a sample, materialize and publish it")
     demo.set_defaults(func=_cmd_demo)
+
+    board = commands.add_parser("dashboard", help="serve the cost analysis page (reads the serving file)")
+    board.add_argument("--port", type=_port, default=8501)
+    board.add_argument("--address", default="127.0.0.1", help="interface to listen on (default: this machine only)")
+    board.set_defaults(func=_cmd_dashboard)
     return parser
 
 

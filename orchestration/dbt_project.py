@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -22,8 +24,27 @@ meterline_dbt = DbtProject(
 )
 
 
+_PARTIAL_PARSE = "partial_parse.msgpack"
+
+
 def prepare_manifest() -> None:
     """Parse the dbt project into target/manifest.json. The CLI and the tests call
-    this before loading the definitions; definitions.py calls it under ``dagster dev``."""
-    dbt = DbtCliResource(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE)
-    dbt.cli(["--quiet", "parse"], target_path=meterline_dbt.target_path).wait()
+    this before loading the definitions; under ``dagster dev`` it runs on import, below.
+
+    Each parse writes into a scratch folder and the finished manifest replaces the old one
+    in one rename: a process loading the definitions meanwhile (a concurrent ``meterline``
+    command, a run) never reads half a file."""
+    target = Path(meterline_dbt.manifest_path).parent
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as scratch:
+        if (target / _PARTIAL_PARSE).exists():  # lets dbt re-parse only what changed
+            shutil.copy2(target / _PARTIAL_PARSE, Path(scratch) / _PARTIAL_PARSE)
+        dbt = DbtCliResource(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE)
+        dbt.cli(["--quiet", "parse"], target_path=Path(scratch)).wait()
+        os.replace(Path(scratch) / _PARTIAL_PARSE, target / _PARTIAL_PARSE)
+        os.replace(Path(scratch) / "manifest.json", meterline_dbt.manifest_path)
+
+
+# Before orchestration.assets.dbt reads the manifest: a fresh clone has none yet.
+if using_dagster_dev():
+    prepare_manifest()

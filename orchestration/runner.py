@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from orchestration.errors import UsageError
-from orchestration.settings import FIRST_ARRIVAL_DAY, Settings
+from orchestration.settings import FIRST_ARRIVAL_DAY, INSTANCE_TEMPLATE, Settings
 
+# Progress per day and step on the console; Dagster's DEBUG events stay in the event log.
+PROGRESS_LOGGING = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 DEMO_START = date(2026, 11, 1)
 DEMO_DAYS = 3
 DEMO_ROWS_PER_DAY = 2_000
@@ -36,12 +39,34 @@ def check_catalog(path: Path) -> None:
 
 
 def prepare_instance(settings: Settings):
-    """The Dagster instance at $DAGSTER_HOME (default data/dagster_home), created when missing."""
+    """The Dagster instance at $DAGSTER_HOME (default data/dagster_home), created when missing
+    with meterline's dagster.yaml (run queue and concurrency limits)."""
     from dagster import DagsterInstance
 
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, config)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     return DagsterInstance.get()
+
+
+def failure_messages(events: list) -> dict[str, str]:
+    """step key -> the last line of the error that failed it (the first attempt's error
+    when the step was retried, not "Exceeded max_retries")."""
+    from dagster import DagsterEventType
+
+    messages: dict[str, str] = {}
+    for event in events:
+        if event.event_type == DagsterEventType.STEP_UP_FOR_RETRY:
+            error = event.event_specific_data.error
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+        else:
+            continue
+        if error is not None and event.step_key not in messages:
+            messages[event.step_key] = error.message.strip().splitlines()[-1]
+    return messages
 
 
 def materialize(start: date, end: date) -> int:
@@ -51,36 +76,41 @@ def materialize(start: date, end: date) -> int:
     check_catalog(settings.prices)
     os.environ.update(settings.as_env())
 
-    from dagster import DagsterEventType
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
     from orchestration.dbt_project import prepare_manifest
+    from orchestration.locking import warehouse_lock
+    from orchestration.warehouse import WarehouseLockedError
 
     prepare_manifest()
     from orchestration.definitions import MAIN_JOB, defs
 
     instance = prepare_instance(settings)
-    print(f"meterline: materializing arrival days {start} .. {end} (warehouse {settings.warehouse})")
-    job = defs.resolve_job_def(MAIN_JOB)
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-        },
-        raise_on_error=False,
-    )
+    try:
+        # Held for the whole run (the run's own resource re-enters it): one writer at a time.
+        with warehouse_lock(settings.warehouse, on_wait=lambda line: print(f"meterline: {line}", file=sys.stderr)):
+            print(f"meterline: materializing arrival days {start} .. {end} (warehouse {settings.warehouse})")
+            job = defs.resolve_job_def(MAIN_JOB)
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=PROGRESS_LOGGING,
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                },
+                raise_on_error=False,
+            )
+    except WarehouseLockedError as exc:
+        print(f"meterline: error: {exc}", file=sys.stderr)
+        return 1
     if result.success:
         print(f"meterline: run {result.run_id} succeeded; serving file {settings.serving}")
         return 0
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[-1] if error else "unknown error"
-            print(f"meterline: step {event.step_key} failed: {message}", file=sys.stderr)
+    for step, message in failure_messages(result.all_events).items():
+        print(f"meterline: step {step} failed: {message}", file=sys.stderr)
     print(f"meterline: run {result.run_id} failed; the serving file was not changed", file=sys.stderr)
     return 1
 

@@ -7,14 +7,19 @@ against the current working directory (the repo root for the README commands).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from orchestration.errors import UsageError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DEFAULT_PRICES = PACKAGE_DIR / "default_prices.csv"
+# Copied into $DAGSTER_HOME as dagster.yaml when it has none (run queue, concurrency limits).
+INSTANCE_TEMPLATE = PACKAGE_DIR / "dagster.yaml"
 
 # The first arrival day that is a valid partition (marts.md).
 FIRST_ARRIVAL_DAY = "2020-01-01"
@@ -26,11 +31,26 @@ DEFAULTS: dict[str, str] = {
     "METERLINE_REPORTS": "data/reports",
     "METERLINE_PRICES": str(DEFAULT_PRICES),
     "METERLINE_ENGINE": "duckdb",
+    # Data-quality warning thresholds: the largest share of an arrival day's records that may be
+    # quarantined, and how many times its trailing 7-day mean a day's spend may reach.
+    "METERLINE_QUARANTINE_SHARE_MAX": "0.05",
+    "METERLINE_SPEND_JUMP_FACTOR": "3.0",
 }
 
 
 def _path(name: str) -> Path:
     return Path(os.environ.get(name) or DEFAULTS[name]).expanduser().resolve()
+
+
+def _number(name: str, low: float, high: float) -> float:
+    text = os.environ.get(name) or DEFAULTS[name]
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:
+        raise UsageError(f"{name}={text!r} is not a number from {low:g} to {high:g}; fix or unset it")
+    return value
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,8 @@ class Settings:
     reports: Path
     prices: Path
     dagster_home: Path
+    quarantine_share_max: float
+    spend_jump_factor: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -52,6 +74,8 @@ class Settings:
             reports=_path("METERLINE_REPORTS"),
             prices=_path("METERLINE_PRICES"),
             dagster_home=Path(dagster_home).expanduser().resolve(),
+            quarantine_share_max=_number("METERLINE_QUARANTINE_SHARE_MAX", 0.0, 1.0),
+            spend_jump_factor=_number("METERLINE_SPEND_JUMP_FACTOR", 1.0, math.inf),
         )
 
     def as_env(self) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration.checks import recording_dbt_tests
 from orchestration.dbt_project import meterline_dbt
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import MeterlinePaths
@@ -47,4 +48,5 @@ def meterline_dbt_models(
     os.environ.update(paths.settings().as_env())
     args = dbt_build_args(context.partition_time_window)
     context.log.info(f"dbt {' '.join(args)}")
-    yield from dbt.cli(args, context=context).stream()
+    # The tests' results also go to the run's data-quality report (orchestration/checks.py).
+    yield from recording_dbt_tests(context, paths.settings(), dbt.cli(args, context=context).stream())

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from orchestration.ingest import day_folder, ingest_day
+from orchestration.locking import TRANSIENT_IO_RETRY
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import MeterlinePaths
 
@@ -26,6 +27,7 @@ RAW_TABLES = {
     ],
     partitions_def=arrival_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    retry_policy=TRANSIENT_IO_RETRY,
     description=(
         "Every file of $METERLINE_LANDING/date=D/ parsed and validated by DuckDB; "
         "a rerun replaces the day's rows."
@@ -36,7 +38,8 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
     if not settings.landing.is_dir():
         raise dg.Failure(
             f"the landing folder {settings.landing} does not exist. Set METERLINE_LANDING to the "
-            "folder holding date=YYYY-MM-DD/ subfolders (raw_usage.md), or create it."
+            "folder holding date=YYYY-MM-DD/ subfolders (raw_usage.md), or create it.",
+            allow_retries=False,
         )
     days = days_in_window(context.partition_time_window)
     totals = {"files": 0, "records_read": 0, "valid": 0, "rejected": 0}

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from orchestration.locking import TRANSIENT_IO_RETRY
 from orchestration.partitions import arrival_days
 from orchestration.publish import publish
 from orchestration.resources import MeterlinePaths
@@ -19,6 +20,7 @@ def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
         deps=published_model_keys(dbt_assets),
         partitions_def=arrival_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=TRANSIENT_IO_RETRY,
         group_name="serving",
         kinds={"duckdb", "parquet"},
         description=(

@@ -1,0 +1,505 @@
+"""The SQL data-quality checks: exact, set-level rules run in DuckDB on the warehouse.
+
+Each check takes an open warehouse connection and the run's :class:`Scope`
+and returns a :class:`CheckResult` (offending rows included). Money is
+compared as DECIMAL in SQL, never as floats. Blocking checks (a failure stops
+the run, nothing is published): the price catalog rules of pricing.md,
+conservation per arrival day (raw_usage.md), unique ``request_id`` in
+``fct_cost``, no negative cost, and each aggregate mart reconciling with
+``fct_cost``. Warnings (published, but reported): unpriced records, a
+quarantine share above a threshold, and a day's spend jumping over its
+trailing 7-day mean.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from data_quality.results import (
+    BLOCKING,
+    MAX_OFFENDING_ROWS,
+    WARNING,
+    CheckResult,
+    Scope,
+    rows_as_dicts,
+)
+from orchestration.catalog import catalog_problems
+
+CATALOG_ASSET = "raw/price_catalog"
+FCT_COST = "fct_cost"
+QUARANTINE_ASSET = "rejected_usage"
+MEASURES = (
+    "request_count",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "images",
+    "web_search_calls",
+    "input_cost",
+    "output_cost",
+    "other_cost",
+    "total_cost",
+)
+COSTS = ("input_cost", "output_cost", "other_cost", "total_cost")
+# Spend-jump scopes: the daily mart holding one row per (day, key) and the key's columns.
+SPEND_SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "account": ("cost_overview_daily", ("account_id",)),
+    "api_key": ("cost_by_api_key_daily", ("account_id", "api_key_id")),
+}
+TRAILING_DAYS = 7
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params or {})
+    columns = [d[0] for d in cursor.description]
+    return rows_as_dicts(columns, cursor.fetchall())
+
+
+def rebuilt_event_days(con: duckdb.DuckDBPyConnection) -> tuple[date, ...]:
+    """The UTC event days the last dbt build rebuilt (intermediate.int_batch_event_days)."""
+    rows = con.execute("select event_date from intermediate.int_batch_event_days order by 1").fetchall()
+    return tuple(day for (day,) in rows)
+
+
+def price_catalog_rules(con: duckdb.DuckDBPyConnection) -> CheckResult:
+    """pricing.md: no negative or non-numeric price, no unknown model_type, no repeated
+    (provider, model, effective_from). Reads the catalog loaded in raw.price_catalog(_text)."""
+    problems = catalog_problems(con)
+    rows = con.execute("select count(*) from raw.price_catalog_text").fetchall()[0][0]
+    summary = (
+        f"{rows} catalog rows, all valid"
+        if not problems
+        else f"{len(problems)} of {rows} catalog rows break pricing.md (first on line "
+        f"{problems[0]['line_number']}: {problems[0]['problem']}); fix $METERLINE_PRICES"
+    )
+    return CheckResult(
+        name="price_catalog_rules",
+        asset=CATALOG_ASSET,
+        severity=BLOCKING,
+        passed=not problems,
+        observed=len(problems),
+        summary=summary,
+        offending_rows=problems[:MAX_OFFENDING_ROWS],
+        details={"catalog_rows": rows},
+    )
+
+
+def conservation(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
+    """raw_usage.md, per arrival day D: records read = fct_cost rows from D + superseded
+    duplicates of D + quarantined records of D.
+
+    Superseded duplicates of D = valid records of D - requests whose latest delivery is in D (the
+    latest delivery is on the request's last arrival day), which avoids sorting every delivery."""
+    days = _query(
+        con,
+        """
+        with days as (select unnest($days::date[]) as arrival_date),
+        valid as (
+            select arrival_date, count(*) as n from raw.usage_records
+            where arrival_date in (select arrival_date from days) group by all
+        ),
+        last_arrivals as (
+            select max(arrival_date) as arrival_date from raw.usage_records
+            where request_id in (
+                select request_id from raw.usage_records where arrival_date in (select arrival_date from days)
+            )
+            group by request_id
+        ),
+        counted_here as (
+            select arrival_date, count(*) as n from last_arrivals
+            where arrival_date in (select arrival_date from days) group by all
+        ),
+        superseded as (
+            select arrival_date, v.n - coalesce(c.n, 0) as n
+            from valid v left join counted_here c using (arrival_date)
+        ),
+        costed as (
+            select arrival_date, count(*) as n from marts.fct_cost
+            where arrival_date in (select arrival_date from days) group by all
+        ),
+        quarantined as (
+            select arrival_date, count(*) as n from quarantine.rejected_usage
+            where arrival_date in (select arrival_date from days) group by all
+        )
+        select d.arrival_date,
+               coalesce(m.records_read, 0) as records_read,
+               coalesce(c.n, 0) as costed,
+               coalesce(s.n, 0) as superseded,
+               coalesce(q.n, 0) as quarantined,
+               coalesce(m.records_read, 0) - coalesce(c.n, 0) - coalesce(s.n, 0) - coalesce(q.n, 0) as unaccounted
+        from days d
+        left join raw.arrival_manifest m using (arrival_date)
+        left join costed c using (arrival_date)
+        left join superseded s using (arrival_date)
+        left join quarantined q using (arrival_date)
+        order by d.arrival_date
+        """,
+        {"days": list(scope.arrival_days)},
+    )
+    unbalanced = [day for day in days if day["unaccounted"] != 0]
+    if unbalanced:
+        first = unbalanced[0]
+        summary = (
+            f"{len(unbalanced)} of {len(days)} arrival days do not balance; {first['arrival_date']}: "
+            f"{first['records_read']} read <> {first['costed']} costed + {first['superseded']} superseded "
+            f"+ {first['quarantined']} quarantined"
+        )
+    else:
+        summary = f"{len(days)} arrival days balance: read = costed + superseded + quarantined"
+    return CheckResult(
+        name="conservation",
+        asset=FCT_COST,
+        severity=BLOCKING,
+        passed=not unbalanced,
+        observed=len(unbalanced),
+        summary=summary,
+        offending_rows=unbalanced[:MAX_OFFENDING_ROWS],
+        details={"days": days},
+    )
+
+
+def request_id_unique(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
+    """Every request_id of the rebuilt event days appears once in the whole of fct_cost."""
+    rows = _query(
+        con,
+        f"""
+        with duplicated as (
+            select request_id, count(*) over () as duplicated_ids
+            from marts.fct_cost
+            where request_id in (
+                select request_id from marts.fct_cost
+                where cast(created_at as date) in (select unnest($days::date[]))
+            )
+            group by request_id
+            having count(*) > 1
+        )
+        select request_id, count(*) as copies,
+               list(distinct cast(created_at as date) order by cast(created_at as date)) as event_days,
+               list(distinct arrival_date order by arrival_date) as arrival_days,
+               any_value(duplicated_ids) as duplicated_ids
+        from marts.fct_cost join duplicated using (request_id)
+        group by request_id
+        order by request_id
+        limit {MAX_OFFENDING_ROWS}
+        """,
+        {"days": list(scope.event_days)},
+    )
+    duplicated = rows[0]["duplicated_ids"] if rows else 0
+    for row in rows:
+        del row["duplicated_ids"]
+    summary = (
+        f"{duplicated} request_ids appear more than once in fct_cost (first: {rows[0]['request_id']}, "
+        f"{rows[0]['copies']} rows)"
+        if rows
+        else f"request_id is unique in fct_cost for {len(scope.event_days)} rebuilt event days"
+    )
+    return CheckResult(
+        name="request_id_unique",
+        asset=FCT_COST,
+        severity=BLOCKING,
+        passed=not rows,
+        observed=duplicated,
+        summary=summary,
+        offending_rows=rows,
+        details={"event_days": list(scope.event_days)},
+    )
+
+
+def no_negative_cost(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
+    """No cost in fct_cost (input, output, other, total) is below zero on the rebuilt event days."""
+    negative = " or ".join(f"{cost} < 0" for cost in COSTS)
+    rows = _query(
+        con,
+        f"""
+        select request_id, created_at, provider, model, {", ".join(COSTS)}, count(*) over () as negative_rows
+        from marts.fct_cost
+        where cast(created_at as date) in (select unnest($days::date[])) and ({negative})
+        order by created_at, request_id
+        limit {MAX_OFFENDING_ROWS}
+        """,
+        {"days": list(scope.event_days)},
+    )
+    count = rows[0]["negative_rows"] if rows else 0
+    for row in rows:
+        del row["negative_rows"]
+    summary = (
+        f"{count} fct_cost rows have a negative cost (first: {rows[0]['request_id']}, "
+        f"total_cost {rows[0]['total_cost']})"
+        if rows
+        else f"no negative cost in fct_cost for {len(scope.event_days)} rebuilt event days"
+    )
+    return CheckResult(
+        name="no_negative_cost",
+        asset=FCT_COST,
+        severity=BLOCKING,
+        passed=not rows,
+        observed=count,
+        summary=summary,
+        offending_rows=rows,
+    )
+
+
+def _period_filter(column: str, grain: str) -> str:
+    """SQL restricting ``column`` (a timestamp) to the partitions a run republishes at ``grain``
+    (orchestration/publish.py): its event days for hourly tables, their months for daily and
+    monthly ones ($days, $months)."""
+    if grain == "hourly":
+        return f"cast({column} as date) in (select unnest($days::date[]))"
+    return f"cast(date_trunc('month', {column}) as date) in (select unnest($months::date[]))"
+
+
+GRAIN_UNITS = {"hourly": "hour", "daily": "day", "monthly": "month"}
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection, scope: Scope, tables: list[str]) -> list[CheckResult]:
+    """marts.md, for each aggregate mart in ``tables``: over the periods the run republishes, the sum
+    of each measure per period equals the same sum over fct_cost (payg), and total_cost = input_cost
+    + output_cost + other_cost on every row. fct_cost is aggregated once per grain (a temp table)."""
+    results = []
+    for grain, unit in GRAIN_UNITS.items():
+        grain_tables = [table for table in tables if table.rsplit("_", 1)[1] == grain]
+        if not grain_tables:
+            continue
+        params = (
+            {"days": list(scope.event_days)}
+            if grain == "hourly"
+            else {"months": sorted({day.replace(day=1) for day in scope.event_days})}
+        )
+        con.execute(
+            f"""
+            create or replace temp table expected_totals as
+            select date_trunc('{unit}', created_at) as period_start, {_sums()}
+            from marts.fct_cost
+            where billing_mode = 'payg' and {_period_filter("created_at", grain)}
+            group by 1
+            """,
+            params,
+        )
+        results += [_reconcile(con, table, grain, params) for table in grain_tables]
+    con.execute("drop table if exists expected_totals")
+    return results
+
+
+def _sums() -> str:
+    return ", ".join(f"sum({m}) as {m}" for m in MEASURES)
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, table: str, grain: str, params: dict[str, Any]) -> CheckResult:
+    """``table`` against temp table expected_totals (fct_cost's payg sums per period)."""
+    in_scope = _period_filter("period_start", grain)
+    mismatches = " union all ".join(
+        f"""select period_start, '{m}' as measure, coalesce(e_{m}, 0)::varchar as expected,
+                   coalesce(a_{m}, 0)::varchar as actual
+            from joined where coalesce(e_{m}, 0) <> coalesce(a_{m}, 0)"""
+        for m in MEASURES
+    )
+    rows = _query(
+        con,
+        f"""
+        with actual as (
+            select period_start, {_sums()} from marts.{table} where {in_scope} group by 1
+        ),
+        joined as (
+            select coalesce(e.period_start, a.period_start) as period_start,
+                   {", ".join(f"e.{m} as e_{m}, a.{m} as a_{m}" for m in MEASURES)}
+            from expected_totals e full join actual a on e.period_start = a.period_start
+        ),
+        problems as (
+            {mismatches}
+            union all
+            select period_start, 'total_cost <> input_cost + output_cost + other_cost on a row' as measure,
+                   (input_cost + output_cost + other_cost)::varchar as expected, total_cost::varchar as actual
+            from marts.{table}
+            where {in_scope} and total_cost <> input_cost + output_cost + other_cost
+        )
+        select *, count(*) over () as problem_count from problems
+        order by period_start, measure
+        limit {MAX_OFFENDING_ROWS}
+        """,
+        params,
+    )
+    count = rows[0]["problem_count"] if rows else 0
+    for row in rows:
+        del row["problem_count"]
+    periods = con.execute(
+        f"select count(*) from (select period_start from expected_totals "
+        f"union select period_start from marts.{table} where {in_scope})",
+        params,
+    ).fetchall()[0][0]
+    summary = (
+        f"{count} differences from fct_cost (payg) in {table} (first: {rows[0]['period_start']} "
+        f"{rows[0]['measure']}: expected {rows[0]['expected']}, found {rows[0]['actual']})"
+        if rows
+        else f"{table} equals fct_cost (payg) exactly in every measure for {periods} {GRAIN_UNITS[grain]}s"
+    )
+    return CheckResult(
+        name="reconciles_with_fct_cost",
+        asset=table,
+        severity=BLOCKING,
+        passed=not rows,
+        observed=count,
+        summary=summary,
+        offending_rows=rows,
+        details={"periods_compared": periods},
+    )
+
+
+def unpriced_records(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
+    """Warning: counted records of the rebuilt event days that the catalog cannot price, per
+    (provider, model): the pairs that need a catalog row."""
+    rows = _query(
+        con,
+        """
+        select json_extract_string(raw_record, '$.provider') as provider,
+               json_extract_string(raw_record, '$.model') as model,
+               count(*) as records,
+               min(event_date) as first_event_day,
+               max(event_date) as last_event_day
+        from intermediate.int_unpriced_usage
+        where event_date in (select unnest($days::date[]))
+        group by all
+        order by records desc, provider, model
+        """,
+        {"days": list(scope.event_days)},
+    )
+    count = sum(row["records"] for row in rows)
+    pairs = ", ".join(f"{row['provider']} {row['model']}" for row in rows[:5])
+    summary = (
+        f"{count} records have no price in force: add catalog rows for {len(rows)} provider/model pairs "
+        f"({pairs}{', ...' if len(rows) > 5 else ''})"
+        if rows
+        else "every counted record of the rebuilt event days has a price"
+    )
+    return CheckResult(
+        name="unpriced_records",
+        asset=QUARANTINE_ASSET,
+        severity=WARNING,
+        passed=not rows,
+        observed=count,
+        summary=summary,
+        offending_rows=rows[:MAX_OFFENDING_ROWS],
+    )
+
+
+def quarantine_share(con: duckdb.DuckDBPyConnection, scope: Scope, max_share: float) -> CheckResult:
+    """Warning: an arrival day whose quarantined records exceed ``max_share`` of the records read."""
+    days = _query(
+        con,
+        """
+        with days as (select unnest($days::date[]) as arrival_date),
+        reasons as (
+            select arrival_date, reason, count(*) as n from quarantine.rejected_usage
+            where arrival_date in (select arrival_date from days) group by all
+        ),
+        per_day as (
+            select arrival_date, sum(n) as quarantined,
+                   string_agg(reason || ' ' || n, ', ' order by n desc, reason) as reasons
+            from reasons group by all
+        )
+        select d.arrival_date,
+               coalesce(m.records_read, 0) as records_read,
+               coalesce(q.quarantined, 0) as quarantined,
+               round(coalesce(q.quarantined, 0) / nullif(m.records_read, 0), 6) as share,
+               coalesce(q.quarantined, 0) > cast($max_share as decimal(18, 9)) * coalesce(m.records_read, 0)
+                   as above,
+               q.reasons
+        from days d
+        left join raw.arrival_manifest m using (arrival_date)
+        left join per_day q using (arrival_date)
+        order by d.arrival_date
+        """,
+        {"days": list(scope.arrival_days), "max_share": str(Decimal(str(max_share)))},
+    )
+    above = [day for day in days if day.pop("above")]
+    highest = max((day["share"] or 0.0 for day in days), default=0.0)
+    summary = (
+        f"{len(above)} arrival days quarantined more than {max_share:.2%} of their records "
+        f"({above[0]['arrival_date']}: {above[0]['share']:.2%}; {above[0]['reasons']})"
+        if above
+        else f"every arrival day quarantined at most {max_share:.2%} of its records (highest {highest:.2%})"
+    )
+    return CheckResult(
+        name="quarantine_share",
+        asset=QUARANTINE_ASSET,
+        severity=WARNING,
+        passed=not above,
+        observed=highest,
+        summary=summary,
+        offending_rows=above[:MAX_OFFENDING_ROWS],
+        details={"max_share": max_share, "days": days},
+    )
+
+
+def spend_jump(con: duckdb.DuckDBPyConnection, scope: Scope, factor: float, by: str) -> CheckResult:
+    """Warning: a rebuilt event day whose payg spend of an account (``by='account'``) or API key
+    (``by='api_key'``) is more than ``factor`` times its mean daily spend over the previous 7 days.
+    Days without spend count as 0; days before the first spend of the account or key, or before
+    the first arrival day ingested (which hold only late records), do not count."""
+    table, keys = SPEND_SCOPES[by]
+    key_list = ", ".join(keys)
+    rows = [] if not scope.event_days else _query(
+        con,
+        f"""
+        with daily as (
+            select {key_list}, cast(period_start as date) as day, sum(total_cost) as spend
+            from marts.{table}
+            where cast(period_start as date) between $first - {TRAILING_DAYS} and $last
+              and cast(period_start as date) >= (select min(arrival_date) from raw.arrival_manifest)
+            group by all
+        ),
+        history as (
+            select *,
+                   sum(spend) over (
+                       partition by {key_list} order by day
+                       range between interval {TRAILING_DAYS} days preceding and interval 1 day preceding
+                   ) as trailing_spend,
+                   least({TRAILING_DAYS}, day - min(day) over (partition by {key_list})) as trailing_days
+            from daily
+        )
+        select {key_list}, day, spend,
+               round(trailing_spend / trailing_days, 6) as trailing_mean,
+               round(spend * trailing_days / trailing_spend, 2) as jump,
+               count(*) over () as jumps
+        from history
+        where day in (select unnest($days::date[]))
+          and trailing_days > 0 and trailing_spend > 0
+          and spend * trailing_days > cast($factor as decimal(18, 6)) * trailing_spend
+        order by jump desc, {key_list}, day
+        limit {MAX_OFFENDING_ROWS}
+        """,
+        {
+            "days": list(scope.event_days),
+            "first": min(scope.event_days, default=None),
+            "last": max(scope.event_days, default=None),
+            "factor": str(Decimal(str(factor))),
+        },
+    )
+    count = rows[0]["jumps"] if rows else 0
+    for row in rows:
+        del row["jumps"]
+    who = "account" if by == "account" else "API key"
+    if rows:
+        top = rows[0]
+        summary = (
+            f"{count} ({who}, day) pairs spent more than {factor:g}x their trailing {TRAILING_DAYS}-day mean "
+            f"(top: {' '.join(str(top[k]) for k in keys)} on {top['day']}: {top['spend']} vs mean "
+            f"{top['trailing_mean']}, {top['jump']}x)"
+        )
+    else:
+        summary = f"no {who} spent more than {factor:g}x its trailing {TRAILING_DAYS}-day mean on a rebuilt day"
+    return CheckResult(
+        name=f"spend_jump_per_{by}",
+        asset=table,
+        severity=WARNING,
+        passed=not rows,
+        observed=count,
+        summary=summary,
+        offending_rows=rows,
+        details={"factor": factor, "trailing_days": TRAILING_DAYS},
+    )

@@ -1,0 +1,269 @@
+"""Great Expectations suites for the raw records of a run's arrival days and for fct_cost.
+
+GX validates pandas batches backed by Arrow, fetched from DuckDB holding only
+the columns a suite needs (GX 1.24's SQL datasource fails on DuckDB). A large
+scope is validated in chunks of about :data:`CHUNK_ROWS` rows, split by a hash
+of ``request_id`` so that every copy of an id lands in the same chunk (which
+keeps the uniqueness expectation exact). Each chunk's validation result is
+stored in the run's GX project under the report folder and rendered into its
+Data Docs; the chunk results are merged into one :class:`CheckResult`.
+Row-by-row rules live here; set-level and money rules are exact SQL
+(data_quality.checks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from data_quality.checks import COSTS
+from data_quality.report import DATA_DOCS_DIR, GX_DIR, locked
+from data_quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
+from orchestration.catalog import MODEL_TYPES
+from orchestration.ingest import USAGE_COUNTERS as COUNTERS
+
+CHUNK_ROWS = 1_000_000
+KEY_COLUMN = "request_id"
+BILLING_MODES = ("payg", "subscription")
+PURPOSES = ("embedding", "image_generation", "reasoning", "chat", "other")
+ENDPOINTS = (
+    "chat.completions",
+    "responses",
+    "messages",
+    "embeddings",
+    "images.generations",
+    "images.edits",
+    "audio.speech",
+    "audio.transcriptions",
+    "rerank",
+    "other",
+)
+REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", "billing_mode")
+# Part of input_tokens: cached + cache-write tokens (raw_usage.md), computed in SQL for GX.
+PROMPT_PARTS = "cached_input_tokens + cache_write_tokens as cached_and_cache_write_tokens"
+# GX sees each cost as its exact sign (-1, 0, 1, NULL when missing): DECIMAL(38,18) columns make
+# pandas fingerprint a batch ~10x slower, and a sign is all the row rules need. The money itself
+# is compared exactly in SQL (total_is_sum_of_parts here, reconciliation in data_quality.checks);
+# its type is enforced by the dbt contract of fct_cost.
+COST_SIGNS = tuple(f"{cost}_sign" for cost in COSTS)
+RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "unexpected_index_column_names": [KEY_COLUMN],
+    "partial_unexpected_count": MAX_OFFENDING_ROWS,
+}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str  # the GX suite and the Dagster check name
+    asset: str
+    sql: str  # the suite's columns for the scope ($days); {chunk} is the chunk filter
+    days: Callable[[Scope], tuple]  # the days bound to $days
+    expectations: Callable[[], list[Any]]  # built on demand: importing GX takes seconds
+
+
+def _raw_usage_expectations() -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    return [
+        *(gxe.ExpectColumnValuesToNotBeNull(column=column) for column in (*REQUIRED_TEXT, "created_at")),
+        *(gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1) for column in REQUIRED_TEXT),
+        *(gxe.ExpectColumnValuesToBeOfType(column=column, type_="str") for column in REQUIRED_TEXT),
+        gxe.ExpectColumnValuesToBeOfType(column="created_at", type_="datetime"),
+        gxe.ExpectColumnValuesToBeInSet(column="billing_mode", value_set=list(BILLING_MODES)),
+        *(gxe.ExpectColumnValuesToBeOfType(column=column, type_="int") for column in COUNTERS),
+        *(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in COUNTERS),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="input_tokens", column_B="cached_and_cache_write_tokens", or_equal=True
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="output_tokens", column_B="reasoning_tokens", or_equal=True),
+    ]
+
+
+def _fct_cost_expectations() -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    text = (*REQUIRED_TEXT, "model_type", "purpose", "endpoint")
+    return [
+        gxe.ExpectColumnValuesToBeUnique(column=KEY_COLUMN),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in (*text, "created_at", "price_effective_from", *COST_SIGNS)),
+        gxe.ExpectColumnValuesToBeInSet(column="billing_mode", value_set=list(BILLING_MODES)),
+        gxe.ExpectColumnValuesToBeInSet(column="purpose", value_set=list(PURPOSES)),
+        gxe.ExpectColumnValuesToBeInSet(column="model_type", value_set=list(MODEL_TYPES)),
+        gxe.ExpectColumnValuesToBeInSet(column="endpoint", value_set=list(ENDPOINTS)),
+        gxe.ExpectColumnValuesToBeInSet(column="request_count", value_set=[1]),
+        *(gxe.ExpectColumnValuesToBeOfType(column=column, type_="int") for column in COUNTERS),
+        *(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in (*COUNTERS, *COST_SIGNS)),
+        gxe.ExpectColumnValuesToBeInSet(column="total_is_sum_of_parts", value_set=[True]),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="created_at", column_B="price_effective_from", or_equal=True),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="input_tokens", column_B="cached_and_cache_write_tokens", or_equal=True
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="output_tokens", column_B="reasoning_tokens", or_equal=True),
+    ]
+
+
+RAW_USAGE = Suite(
+    name="usage_records_suite",
+    asset="raw/usage_records",
+    sql=f"""
+        select {", ".join(REQUIRED_TEXT)}, created_at, {", ".join(COUNTERS)}, {PROMPT_PARTS}
+        from raw.usage_records
+        where arrival_date in (select unnest($days::date[])) {{chunk}}
+    """,
+    days=lambda scope: scope.arrival_days,
+    expectations=_raw_usage_expectations,
+)
+FCT_COST = Suite(
+    name="fct_cost_suite",
+    asset="fct_cost",
+    sql=f"""
+        select {", ".join(REQUIRED_TEXT)}, model_type, purpose, endpoint, created_at, price_effective_from,
+               request_count, {", ".join(COUNTERS)}, {PROMPT_PARTS},
+               {", ".join(f"sign({cost})::tinyint as {cost}_sign" for cost in COSTS)},
+               total_cost = input_cost + output_cost + other_cost as total_is_sum_of_parts
+        from marts.fct_cost
+        where cast(created_at as date) in (select unnest($days::date[])) {{chunk}}
+    """,
+    days=lambda scope: scope.event_days,
+    expectations=_fct_cost_expectations,
+)
+SUITES = (RAW_USAGE, FCT_COST)
+
+
+def _context(folder: Path) -> Any:
+    """The run's GX file project in ``folder/gx``, its Data Docs in ``folder/data_docs``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=str(folder))
+    if "meterline" not in context.list_data_docs_sites():
+        context.add_data_docs_site(
+            "meterline",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": f"../{DATA_DOCS_DIR}/"},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        context.delete_data_docs_site("local_site")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    return context
+
+
+def _validation_definition(context: Any, suite: Suite) -> Any:
+    import great_expectations as gx
+
+    source = context.data_sources.add_or_update_pandas("meterline")
+    asset = next((a for a in source.assets if a.name == suite.name), None) or source.add_dataframe_asset(suite.name)
+    batch = next((b for b in asset.batch_definitions if b.name == "batch"), None)
+    batch = batch or asset.add_batch_definition_whole_dataframe("batch")
+    expectation_suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite.name, expectations=suite.expectations())
+    )
+    return context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=expectation_suite)
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, suite: Suite, days: list) -> int:
+    return con.execute(f"select count(*) from ({suite.sql.format(chunk='')})", {"days": days}).fetchall()[0][0]
+
+
+def _batch(con: duckdb.DuckDBPyConnection, suite: Suite, days: list, chunk: int, chunks: int) -> Any:
+    import pandas as pd
+
+    where = f"and hash({KEY_COLUMN}) % {chunks} = {chunk}" if chunks > 1 else ""
+    table = con.sql(suite.sql.format(chunk=where), params={"days": days}).to_arrow_table()
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+class _Merged:
+    """Per-expectation totals over the chunks of one validation."""
+
+    def __init__(self) -> None:
+        self.expectations: dict[str, dict[str, Any]] = {}
+        self.offending: list[dict[str, Any]] = []
+
+    def add(self, validation: Any) -> None:
+        for result in validation.results:
+            config = result.expectation_config
+            columns = {k: v for k, v in config.kwargs.items() if k in ("column", "column_A", "column_B")}
+            label = f"{config.type}({', '.join(str(v) for v in columns.values())})"
+            entry = self.expectations.setdefault(
+                label, {"expectation": label, "success": True, "element_count": 0, "unexpected_count": 0}
+            )
+            details = result.result or {}
+            entry["success"] = entry["success"] and bool(result.success)
+            entry["element_count"] += details.get("element_count") or 0
+            entry["unexpected_count"] += details.get("unexpected_count") or 0
+            if result.exception_info and result.exception_info.get("raised_exception"):
+                entry["error"] = result.exception_info.get("exception_message")
+            if not result.success and "observed_value" in details:
+                entry["observed_value"] = details["observed_value"]
+            for row in details.get("partial_unexpected_index_list") or []:
+                if len(self.offending) < MAX_OFFENDING_ROWS:
+                    self.offending.append({"expectation": label, **row})
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [entry for entry in self.expectations.values() if not entry["success"]]
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    scope: Scope,
+    folder: Path,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> CheckResult:
+    """Validate ``suite`` on its scope's rows, chunk by chunk; store the results and rebuild the
+    run's Data Docs in the report ``folder``."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    days = list(suite.days(scope))
+    rows = _count(con, suite, days)
+    chunks = max(1, math.ceil(rows / chunk_rows))
+    merged = _Merged()
+    run_time = datetime.now(timezone.utc)
+    with locked(folder):
+        context = _context(folder)
+        definition = _validation_definition(context, suite)
+        for chunk in range(chunks):
+            batch = _batch(con, suite, days, chunk, chunks)
+            run_id = RunIdentifier(run_name=f"{scope.partition or 'all'} chunk {chunk + 1} of {chunks}", run_time=run_time)
+            merged.add(definition.run(batch_parameters={"dataframe": batch}, result_format=RESULT_FORMAT, run_id=run_id))
+            del batch
+        context.build_data_docs()
+    failed = merged.failed
+    unexpected = sum(entry["unexpected_count"] for entry in failed)
+    first = "; ".join(f"{entry['expectation']}: {entry['unexpected_count']} unexpected" for entry in failed[:3])
+    summary = (
+        f"{len(failed)} of {len(merged.expectations)} expectations failed on {rows} rows ({first})"
+        if failed
+        else f"{len(merged.expectations)} expectations met on {rows} rows in {chunks} chunks"
+    )
+    return CheckResult(
+        name=suite.name,
+        asset=suite.asset,
+        severity=BLOCKING,
+        passed=not failed,
+        observed=unexpected,
+        summary=summary,
+        offending_rows=merged.offending,
+        details={
+            "rows": rows,
+            "chunks": chunks,
+            "failed_expectations": failed,
+            "data_docs": f"{DATA_DOCS_DIR}/index.html",
+            "gx_project": GX_DIR,
+        },
+    )

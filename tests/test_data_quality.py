@@ -1,0 +1,351 @@
+"""The data-quality gate: blocking checks stop publication, warnings are published and reported.
+
+One installation goes through four real runs (ingest, dbt, checks, publish), in order:
+
+1. 2026-11-02: a clean day; published (the baseline).
+2. 2026-11-03: spend ten times the day before, unpriced records and many bad lines: three
+   warnings, still published.
+3. 2026-11-04 with a negative price in the catalog: blocked by price_catalog_rules.
+4. 2026-11-04 again, after corrupting the warehouse the way a defect would (a stray fct_cost row
+   counted for that arrival day, a daily cube row off by one dollar): blocked by
+   conservation and by the daily/monthly marts' reconciliation.
+
+Blocking checks that no landing file or catalog can trip (a duplicate request_id or a negative
+cost in fct_cost, a raw record breaking the suite) are run directly on a copy of the real
+warehouse, corrupted on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from data_quality import checks, report, suites
+from data_quality.results import BLOCKING, WARNING, Scope
+from orchestration.cli import main
+from orchestration.errors import UsageError
+from orchestration.publish import parts_dir
+from orchestration.settings import Settings
+from tests.conftest import Installation, usage_record
+
+D1, D2, D3 = "2026-11-02", "2026-11-03", "2026-11-04"
+CATALOG = ["openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,"]
+NEGATIVE_PRICE = "openai,openai/cheap,LLM,2026-01-01,-0.5,,,1,,,"
+SPEND_JUMP_FACTOR = "5"  # day 2 spends 10x day 1
+
+
+def _requests(day: str, prefix: str, count: int) -> list[dict[str, Any]]:
+    return [usage_record(f"{prefix}-{i}", f"{day}T{10 + i % 10:02d}:00:00Z") for i in range(count)]
+
+
+@dataclass
+class Run:
+    code: int
+    serving_before: bytes
+    serving_after: bytes
+    parts_before: dict[str, float]
+    parts_after: dict[str, float]
+    folder: Path
+    summary: dict[str, Any]
+
+    def check(self, asset: str, name: str) -> dict[str, Any]:
+        [found] = [c for c in self.summary["checks"] if c["asset"] == asset and c["name"] == name]
+        return found
+
+
+def _parts(inst: Installation) -> dict[str, float]:
+    folder = parts_dir(inst.serving)
+    return {str(p): p.stat().st_mtime for p in folder.rglob("*")} if folder.exists() else {}
+
+
+def _run(inst: Installation, day: str) -> Run:
+    before, parts_before = (inst.serving.read_bytes() if inst.serving.exists() else b""), _parts(inst)
+    code = inst.run(day)
+    folder = (inst.reports / report.LATEST).resolve()
+    return Run(code, before, inst.serving.read_bytes(), parts_before, _parts(inst), folder,
+               report.load_summary(folder))
+
+
+@dataclass
+class Scenario:
+    inst: Installation
+    clean: Run
+    warned: Run
+    bad_catalog: Run
+    corrupted: Run
+
+
+@pytest.fixture(scope="module")
+def scenario(module_installation: Installation) -> Iterator[Scenario]:
+    inst = module_installation
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("METERLINE_SPEND_JUMP_FACTOR", SPEND_JUMP_FACTOR)
+        inst.write_catalog(*CATALOG)
+        inst.write_jsonl(D1, "a.jsonl", _requests(D1, "d1", 5))
+        clean = _run(inst, D1)
+
+        inst.write_jsonl(D2, "a.jsonl", [
+            *_requests(D2, "d2", 50),
+            usage_record("new-1", f"{D2}T12:00:00Z", model="openai/brand-new"),
+            usage_record("new-2", f"{D2}T13:00:00Z", model="openai/brand-new"),
+            *(["{not json"] * 8),
+        ])
+        warned = _run(inst, D2)
+
+        inst.write_catalog(*CATALOG, NEGATIVE_PRICE)
+        inst.write_jsonl(D3, "a.jsonl", _requests(D3, "d3", 5))
+        bad_catalog = _run(inst, D3)
+
+        inst.write_catalog(*CATALOG)
+        with duckdb.connect(str(inst.warehouse)) as con:
+            # A costed row counted for arrival day D3 on an event day D3 does not rebuild.
+            con.execute(f"""
+                insert into marts.fct_cost
+                select * replace ('ghost' as request_id, date '{D3}' as arrival_date,
+                                  timestamp '2026-11-01 12:00:00' as created_at, 'subscription' as billing_mode)
+                from marts.fct_cost limit 1""")
+            # The daily cube row of D1 (not rebuilt; the month is) one dollar off fct_cost.
+            con.execute(f"""
+                update marts.cost_cube_daily set input_cost = input_cost + 1, total_cost = total_cost + 1
+                where period_start = '{D1}'""")
+        corrupted = _run(inst, D3)
+    yield Scenario(inst, clean, warned, bad_catalog, corrupted)
+
+
+def _unchanged(run: Run) -> bool:
+    return run.serving_after == run.serving_before and run.parts_after == run.parts_before
+
+
+def test_a_clean_day_passes_every_check_and_is_published(scenario: Scenario) -> None:
+    run = scenario.clean
+    assert run.code == 0 and run.serving_after
+    assert run.summary["status"] == "passed"
+    assert run.summary["partition"] == D1
+    names = {(c["asset"], c["name"]) for c in run.summary["checks"] if c["source"] != "dbt"}
+    assert {
+        ("raw/price_catalog", "price_catalog_rules"),
+        ("raw/usage_records", "usage_records_suite"),
+        ("fct_cost", "conservation"),
+        ("fct_cost", "request_id_unique"),
+        ("fct_cost", "no_negative_cost"),
+        ("fct_cost", "fct_cost_suite"),
+        ("cost_cube_hourly", "reconciles_with_fct_cost"),
+        ("provider_model_details_monthly", "reconciles_with_fct_cost"),
+        ("rejected_usage", "unpriced_records"),
+        ("rejected_usage", "quarantine_share"),
+        ("cost_overview_daily", "spend_jump_per_account"),
+        ("cost_by_api_key_daily", "spend_jump_per_api_key"),
+    } <= names
+    assert len([n for n in names if n[1] == "reconciles_with_fct_cost"]) == 21
+    assert any(c["source"] == "dbt" for c in run.summary["checks"])
+    assert all(c["passed"] for c in run.summary["checks"])
+    assert run.check("fct_cost", "conservation")["details"]["days"] == [
+        {"arrival_date": D1, "records_read": 5, "costed": 5, "superseded": 0, "quarantined": 0, "unaccounted": 0}
+    ]
+
+
+def test_warnings_are_published_and_the_report_names_their_causes(scenario: Scenario) -> None:
+    run = scenario.warned
+    assert run.code == 0
+    assert run.serving_after != run.serving_before
+    assert scenario.inst.serving_rows("select count(*) from marts.fct_cost") == [(55,)]
+    assert run.summary["status"] == "warnings" and run.summary["blocking_failed"] == 0
+    assert run.summary["warnings"] == 4
+
+    unpriced = run.check("rejected_usage", "unpriced_records")
+    assert (unpriced["severity"], unpriced["passed"], unpriced["observed"]) == (WARNING, False, 2)
+    assert unpriced["offending_rows"] == [{
+        "provider": "openai", "model": "openai/brand-new", "records": 2, "first_event_day": D2, "last_event_day": D2,
+    }]
+    assert "openai openai/brand-new" in unpriced["summary"]
+
+    share = run.check("rejected_usage", "quarantine_share")
+    assert not share["passed"] and share["observed"] == pytest.approx(10 / 60, abs=1e-6)
+    [day] = share["offending_rows"]
+    assert (day["arrival_date"], day["records_read"], day["quarantined"]) == (D2, 60, 10)
+    assert day["reasons"] == "malformed_record 8, unpriced 2"
+
+    for name, key in (("spend_jump_per_account", {"account_id": "acct_1"}),
+                      ("spend_jump_per_api_key", {"account_id": "acct_1", "api_key_id": "key_1"})):
+        jump = run.check("cost_overview_daily" if "account" in name else "cost_by_api_key_daily", name)
+        assert not jump["passed"] and jump["details"]["factor"] == float(SPEND_JUMP_FACTOR)
+        [row] = jump["offending_rows"]
+        assert {k: row[k] for k in key} == key
+        assert (row["day"], row["spend"], row["jump"]) == (D2, "0.300000000000000000", 10.0)
+
+
+def test_a_bad_catalog_blocks_the_run_and_leaves_the_serving_file_as_it_was(scenario: Scenario) -> None:
+    run = scenario.bad_catalog
+    assert run.code == 1
+    assert _unchanged(run)
+    catalog = run.check("raw/price_catalog", "price_catalog_rules")
+    assert (catalog["severity"], catalog["passed"], catalog["observed"]) == (BLOCKING, False, 1)
+    assert catalog["offending_rows"][0]["line_number"] == 3
+    assert "input_per_mtok is negative" in catalog["offending_rows"][0]["problem"]
+    # Nothing downstream of the catalog ran: no check of fct_cost or the marts in this run.
+    assert not [c for c in run.summary["checks"] if c["asset"] == "fct_cost"]
+    assert run.summary["status"] == "blocked"
+
+
+def test_conservation_and_reconciliation_failures_block_the_run(scenario: Scenario) -> None:
+    run = scenario.corrupted
+    assert run.code == 1
+    assert _unchanged(run)
+    assert run.summary["status"] == "blocked"
+
+    conservation = run.check("fct_cost", "conservation")
+    assert not conservation["passed"]
+    assert conservation["offending_rows"] == [
+        {"arrival_date": D3, "records_read": 5, "costed": 6, "superseded": 0, "quarantined": 0, "unaccounted": -1}
+    ]
+    # 60 payg requests in November at 0.002 input and 0.006 total each; 5 of them on D1. Daily
+    # tables are compared over the months the run republishes, monthly ones derive from the cube.
+    month = "2026-11-01T00:00:00"
+    for table, period, expected_input, actual_input, expected_total, actual_total in (
+        ("cost_cube_daily", f"{D1}T00:00:00", "0.010000000000000000", "1.010000000000000000",
+         "0.030000000000000000", "1.030000000000000000"),
+        ("cost_cube_monthly", month, "0.120000000000000000", "1.120000000000000000",
+         "0.360000000000000000", "1.360000000000000000"),
+        ("cost_by_model_monthly", month, "0.120000000000000000", "1.120000000000000000",
+         "0.360000000000000000", "1.360000000000000000"),
+    ):
+        failed = run.check(table, "reconciles_with_fct_cost")
+        assert not failed["passed"] and failed["severity"] == BLOCKING and failed["observed"] == 2
+        assert failed["offending_rows"] == [
+            {"period_start": period, "measure": "input_cost", "expected": expected_input, "actual": actual_input},
+            {"period_start": period, "measure": "total_cost", "expected": expected_total, "actual": actual_total},
+        ]
+    for table in ("cost_cube_hourly", "cost_by_model_daily"):
+        assert run.check(table, "reconciles_with_fct_cost")["passed"]
+    # The other fct_cost checks ran and passed: only the corrupted rules fail.
+    assert run.check("fct_cost", "request_id_unique")["passed"]
+
+
+def test_blocked_runs_are_reported_by_the_cli_and_in_dagster(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dq-report"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL    blocking  fct_cost" in out and "conservation" in out
+    assert "nothing from this run was published" in out
+
+    assert main(["dq-report", "--run", scenario.warned.summary["run_id"][:8]]) == 0
+    out = capsys.readouterr().out
+    assert "WARN    warning   rejected_usage" in out and "All blocking checks passed (4 warnings)" in out
+
+    instance = dg.DagsterInstance.get()
+    key = dg.AssetCheckKey(dg.AssetKey("fct_cost"), "conservation")
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    evaluation = latest.event.dagster_event.event_specific_data
+    assert latest.run_id == scenario.corrupted.summary["run_id"]
+    assert not evaluation.passed and evaluation.metadata["observed"].value == 1
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    published = instance.get_latest_materialization_event(dg.AssetKey("serving_marts"))
+    assert published.run_id == scenario.warned.summary["run_id"]
+
+
+def test_every_run_keeps_its_report_and_latest_points_at_the_newest(scenario: Scenario) -> None:
+    reports = scenario.inst.reports
+    runs = [scenario.clean, scenario.warned, scenario.bad_catalog, scenario.corrupted]
+    assert sorted(p.name for p in reports.iterdir() if p.name != report.LATEST) == [r.folder.name for r in runs]
+    assert (reports / report.LATEST).resolve() == scenario.corrupted.folder
+    for run in runs:
+        summary = json.loads((run.folder / report.SUMMARY_FILE).read_text(encoding="utf-8"))
+        assert summary["run_id"] and summary["checks_run"] == len(summary["checks"])
+        assert (run.folder / "data_docs" / "index.html").is_file()  # the raw suite runs in every run
+        for check in summary["checks"]:
+            assert {"name", "asset", "partition", "severity", "passed", "observed", "offending_rows"} <= set(check)
+    docs = scenario.clean.folder / "data_docs"
+    assert {p.parent.parent.name for p in docs.glob("validations/*/*/*")} == {"usage_records_suite", "fct_cost_suite"}
+    assert report.find_run(reports, scenario.clean.folder.name) == scenario.clean.folder
+    assert report.find_run(reports, scenario.warned.summary["run_id"]) == scenario.warned.folder
+    with pytest.raises(UsageError, match="no report for run"):
+        report.find_run(reports, "nope")
+
+
+# Checks run directly on a corrupted copy of the real warehouse.
+
+
+@pytest.fixture
+def warehouse(scenario: Scenario, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(scenario.inst.warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        yield con
+
+
+SCOPE = Scope(arrival_days=(date(2026, 11, 2), date(2026, 11, 3)), event_days=(date(2026, 11, 2), date(2026, 11, 3)))
+
+
+def test_the_checks_pass_on_the_published_warehouse(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    assert checks.request_id_unique(warehouse, SCOPE).passed
+    assert checks.no_negative_cost(warehouse, SCOPE).passed
+    assert checks.conservation(warehouse, SCOPE).passed
+    assert suites.validate(warehouse, suites.FCT_COST, SCOPE, tmp_path).passed
+
+
+def test_a_duplicate_request_id_in_fct_cost_fails(warehouse: duckdb.DuckDBPyConnection) -> None:
+    warehouse.execute("""
+        insert into marts.fct_cost
+        select * replace (timestamp '2026-10-01 00:00:00' as created_at) from marts.fct_cost where request_id = 'd2-7'""")
+    result = checks.request_id_unique(warehouse, SCOPE)
+    assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 1)
+    assert result.offending_rows == [{
+        "request_id": "d2-7", "copies": 2, "event_days": [date(2026, 10, 1), date(2026, 11, 3)],
+        "arrival_days": [date(2026, 11, 3)],
+    }]
+
+
+def test_a_negative_cost_fails(warehouse: duckdb.DuckDBPyConnection) -> None:
+    warehouse.execute("update marts.fct_cost set other_cost = -0.01, total_cost = total_cost - 0.01 where request_id = 'd1-3'")
+    result = checks.no_negative_cost(warehouse, SCOPE)
+    assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 1)
+    assert [(r["request_id"], str(r["other_cost"])) for r in result.offending_rows] == [("d1-3", "-0.010000000000000000")]
+
+
+def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    warehouse.execute("update marts.fct_cost set total_cost = total_cost + 0.000000000000000001 where request_id = 'd2-1'")
+    warehouse.execute("update marts.fct_cost set purpose = 'gaming' where request_id = 'd2-2'")
+    warehouse.execute("insert into marts.fct_cost select * from marts.fct_cost where request_id = 'd2-3'")
+    result = suites.validate(warehouse, suites.FCT_COST, SCOPE, tmp_path, chunk_rows=10)
+    assert not result.passed and result.details["chunks"] == 6
+    failed = {e["expectation"]: e["unexpected_count"] for e in result.details["failed_expectations"]}
+    assert failed == {
+        "expect_column_values_to_be_unique(request_id)": 2,
+        "expect_column_values_to_be_in_set(purpose)": 1,
+        "expect_column_values_to_be_in_set(total_is_sum_of_parts)": 1,
+    }
+    assert {r["request_id"] for r in result.offending_rows} == {"d2-1", "d2-2", "d2-3"}
+    assert (tmp_path / "data_docs" / "index.html").is_file()
+
+
+def test_the_raw_records_suite_fails_on_a_broken_record(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    warehouse.execute("update raw.usage_records set reasoning_tokens = output_tokens + 1 where request_id = 'd1-0'")
+    warehouse.execute("update raw.usage_records set billing_mode = 'free' where request_id = 'd2-0'")
+    result = suites.validate(warehouse, suites.RAW_USAGE, SCOPE, tmp_path)
+    assert not result.passed and result.severity == BLOCKING
+    failed = {e["expectation"] for e in result.details["failed_expectations"]}
+    assert failed == {
+        "expect_column_pair_values_a_to_be_greater_than_b(output_tokens, reasoning_tokens)",
+        "expect_column_values_to_be_in_set(billing_mode)",
+    }
+    assert {r["request_id"] for r in result.offending_rows} == {"d1-0", "d2-0"}
+
+
+def test_thresholds_come_from_the_environment(warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not checks.quarantine_share(warehouse, SCOPE, 0.05).passed
+    assert checks.quarantine_share(warehouse, SCOPE, 0.2).passed
+    assert checks.spend_jump(warehouse, SCOPE, 11.0, "account").passed
+    monkeypatch.setenv("METERLINE_QUARANTINE_SHARE_MAX", "0.2")
+    monkeypatch.setenv("METERLINE_SPEND_JUMP_FACTOR", "11")
+    assert (Settings.from_env().quarantine_share_max, Settings.from_env().spend_jump_factor) == (0.2, 11.0)
+    monkeypatch.setenv("METERLINE_QUARANTINE_SHARE_MAX", "5%")
+    with pytest.raises(UsageError, match="METERLINE_QUARANTINE_SHARE_MAX"):
+        Settings.from_env()
