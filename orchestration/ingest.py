@@ -130,12 +130,22 @@ def landing_files(landing: Path, arrival_date: date) -> list[Path]:
     )
 
 
-def _load_lines(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
-    """Fill temp table ``landed_lines`` with one row per non-blank line / Parquet row."""
-    con.execute(
-        "create or replace temp table landed_lines "
-        "(source_file varchar, line_number bigint, raw_record varchar)"
-    )
+# The columns of temp table ``classified``: what the raw tables need, nothing more. The raw text
+# is kept for rejected records only (a day's text is the biggest thing ingestion touches).
+CLASSIFIED_SQL = f"""
+create or replace temp table classified (
+    source_file varchar, line_number bigint, request_id varchar, created_at_utc timestamp,
+    {", ".join(f"{f} varchar" for f in TEXT_FIELDS if f not in ("request_id", "created_at"))},
+    {", ".join(f"{c} bigint" for c in USAGE_COUNTERS)},
+    reason varchar, detail varchar, raw_record varchar
+)
+"""
+
+
+def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """Fill temp table ``classified`` with one row per non-blank line / Parquet row, file by file,
+    straight from the file (no intermediate copy of the lines)."""
+    con.execute(CLASSIFIED_SQL)
     for path in files:
         if path.name.endswith(".parquet"):
             source = "select to_json(r)::varchar as line from read_parquet($path) r"
@@ -145,16 +155,13 @@ def _load_lines(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
                 "select line from read_csv($path, columns={'line': 'VARCHAR'}, header=false, "
                 "delim=chr(1), quote='', escape='', auto_detect=false, strict_mode=false)"
             )
+        lines = f"""
+            select $name as source_file, line_number, line as raw_record from (
+                select row_number() over () as line_number, line from ({source})
+            ) where line is not null and trim(line) <> ''
+        """
         try:
-            con.execute(
-                f"""
-                insert into landed_lines
-                select $name, line_number, line from (
-                    select row_number() over () as line_number, line from ({source})
-                ) where line is not null and trim(line) <> ''
-                """,
-                {"path": str(path), "name": path.name},
-            )
+            con.execute(f"insert into classified {_classify_sql(lines)}", {"path": str(path), "name": path.name})
         except duckdb.Error as exc:
             raise UsageError(
                 f"cannot read landing file {path}: {exc}. "
@@ -162,8 +169,9 @@ def _load_lines(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
             ) from exc
 
 
-def _classify_sql() -> str:
-    """SQL over ``landed_lines`` giving every field, the first failing rule and its detail."""
+def _classify_sql(landed_lines: str) -> str:
+    """SQL over the lines of ``landed_lines`` (source_file, line_number, raw_record) giving the
+    columns of ``classified``: the typed fields, the first failing rule and its detail."""
     text_paths = ", ".join(f"'$.{f}'" for f in TEXT_FIELDS)
     counter_paths = ", ".join(f"'$.{c}'" for c in USAGE_COUNTERS)
     text_cols = ",\n".join(
@@ -182,7 +190,8 @@ def _classify_sql() -> str:
         f"case when {c} is null or {c} < 0 then 'usage.{c} = ' || raw_{c} end" for c in USAGE_COUNTERS
     )
     return f"""
-    with parsed as (
+    with landed_lines as ({landed_lines}
+    ), parsed as (
         select source_file, line_number, raw_record,
                coalesce(case when json_valid(raw_record) then json_type(raw_record) = 'OBJECT' end, false)
                    as is_object
@@ -217,7 +226,7 @@ def _classify_sql() -> str:
         select *,
                concat_ws(', ', {bad_counters}) as bad_counters
         from valued
-    )
+    ), reasoned as (
     select *,
         case
             when not is_object then 'malformed_record'
@@ -241,6 +250,12 @@ def _classify_sql() -> str:
                 then format('reasoning_tokens ({{}}) > output_tokens ({{}})', reasoning_tokens, output_tokens)
         end as detail
     from checked
+    )
+    select source_file, line_number, request_id, created_at_utc,
+           {", ".join(f for f in TEXT_FIELDS if f not in ("request_id", "created_at"))},
+           {", ".join(USAGE_COUNTERS)}, reason, detail,
+           case when reason is not null then raw_record end as raw_record
+    from reasoned
     """
 
 
@@ -252,8 +267,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date
     """Replace arrival day ``arrival_date``'s raw rows with what its folder holds now."""
     ensure_schema(con)
     files = landing_files(landing, arrival_date)
-    _load_lines(con, files)
-    con.execute(f"create or replace temp table classified as {_classify_sql()}")
+    _classify_files(con, files)
     day = {"day": arrival_date}
     counter_list = ", ".join(USAGE_COUNTERS)
     con.execute("begin transaction")
@@ -296,7 +310,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date
         con.execute(
             """
             insert or replace into raw.arrival_manifest
-            select $day, $files, count(*), now()::timestamp from landed_lines
+            select $day, $files, count(*), now()::timestamp from classified
             """,
             {**day, "files": len(files)},
         )

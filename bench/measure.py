@@ -1,0 +1,98 @@
+"""Run one command as a measured subprocess: wall time and peak memory.
+
+Peak RSS is taken two ways. ``max_rss_mb`` is GNU time's "Maximum resident set
+size" (``/usr/bin/time -v``): the largest single process of the tree (the
+command or one of its children, e.g. the dbt subprocess), not their sum.
+``tree_peak_rss_mb`` samples the summed RSS of the whole process tree every
+0.2 s from /proc: what the machine must really hold at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+GNU_TIME = "/usr/bin/time"
+SAMPLE_SECONDS = 0.2
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Measured:
+    wall_s: float
+    max_rss_mb: float
+    tree_peak_rss_mb: float
+    load_before: float
+    load_after: float
+    started_at: float  # epoch seconds, to line the run's own event log up with the process
+    rss_samples: tuple[tuple[float, int], ...]  # (epoch seconds, tree RSS MB) every SAMPLE_SECONDS
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _tree_rss(root: int) -> int:
+    """Summed RSS in bytes of ``root`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+        except OSError:
+            pass
+    return total
+
+
+def _sample(pid: int, stop: threading.Event, samples: list[tuple[float, int]]) -> None:
+    while not stop.wait(SAMPLE_SECONDS):
+        samples.append((round(time.time(), 2), round(_tree_rss(pid) / 2**20)))
+
+
+def gnu_time_available() -> None:
+    if not shutil.which(GNU_TIME):
+        raise SystemExit(f"{GNU_TIME} is missing: install Debian's time package (apt-get install -y time)")
+
+
+def run(command: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> Measured:
+    """Run ``command`` under ``/usr/bin/time -v``; its output goes to ``log``. Fails on a non-zero exit."""
+    time_file = log.with_suffix(".time")
+    load_before = load_average()
+    started = time.time()
+    with log.open("w") as out:
+        process = subprocess.Popen([GNU_TIME, "-v", "-o", str(time_file), *command],
+                                   env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        stop, samples = threading.Event(), []
+        sampler = threading.Thread(target=_sample, args=(process.pid, stop, samples), daemon=True)
+        sampler.start()
+        code = process.wait()
+        stop.set()
+        sampler.join()
+    wall = time.time() - started
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}; see {log}")
+    report = time_file.read_text()
+    max_rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))
+    return Measured(
+        wall_s=round(wall, 2),
+        max_rss_mb=round(max_rss_kb / 1024),
+        tree_peak_rss_mb=max((mb for _, mb in samples), default=0),
+        load_before=load_before,
+        load_after=load_average(),
+        started_at=started,
+        rss_samples=tuple(samples),
+    )
