@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestration.errors import UsageError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -19,6 +21,9 @@ DEFAULT_PRICES = PACKAGE_DIR / "default_prices.csv"
 # The first arrival day that is a valid partition (marts.md).
 FIRST_ARRIVAL_DAY = "2020-01-01"
 
+# The engines that can run the dbt models (METERLINE_ENGINE); each is a dbt target of profiles.yml.
+ENGINES = ("duckdb", "spark")
+
 DEFAULTS: dict[str, str] = {
     "METERLINE_LANDING": "data/landing/usage",
     "METERLINE_WAREHOUSE": "data/warehouse.duckdb",
@@ -26,11 +31,20 @@ DEFAULTS: dict[str, str] = {
     "METERLINE_REPORTS": "data/reports",
     "METERLINE_PRICES": str(DEFAULT_PRICES),
     "METERLINE_ENGINE": "duckdb",
+    "METERLINE_RAW": "data/raw",
+    "METERLINE_SPARK_WAREHOUSE": "data/spark_warehouse",
 }
 
 
 def _path(name: str) -> Path:
     return Path(os.environ.get(name) or DEFAULTS[name]).expanduser().resolve()
+
+
+def _engine() -> str:
+    engine = (os.environ.get("METERLINE_ENGINE") or DEFAULTS["METERLINE_ENGINE"]).strip().lower()
+    if engine not in ENGINES:
+        raise UsageError(f"METERLINE_ENGINE={engine!r} is not one of: {', '.join(ENGINES)}")
+    return engine
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,12 @@ class Settings:
     reports: Path
     prices: Path
     dagster_home: Path
+    # The Parquet raw layer both engines read: <raw>/arrival_date=D/<table>.parquet, one folder per arrival day.
+    raw: Path
+    # duckdb (the embedded default) or spark: the dbt target that builds the models.
+    engine: str
+    # Local Spark only: table folders and the Hive metastore of the Spark warehouse.
+    spark_warehouse: Path
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -52,6 +72,9 @@ class Settings:
             reports=_path("METERLINE_REPORTS"),
             prices=_path("METERLINE_PRICES"),
             dagster_home=Path(dagster_home).expanduser().resolve(),
+            raw=_path("METERLINE_RAW"),
+            engine=_engine(),
+            spark_warehouse=_path("METERLINE_SPARK_WAREHOUSE"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -62,6 +85,9 @@ class Settings:
             "METERLINE_SERVING": str(self.serving),
             "METERLINE_REPORTS": str(self.reports),
             "METERLINE_PRICES": str(self.prices),
+            "METERLINE_RAW": str(self.raw),
+            "METERLINE_ENGINE": self.engine,
+            "METERLINE_SPARK_WAREHOUSE": str(self.spark_warehouse),
             "DAGSTER_HOME": str(self.dagster_home),
             "TZ": "UTC",
         }
