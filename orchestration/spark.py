@@ -70,8 +70,15 @@ def _start_local(warehouse: Path):
 
 
 def spark_session(settings: Settings):
-    """This process's Spark session, started on first use; afterwards child processes
-    (dbt) reach the same Spark through ``SPARK_REMOTE``."""
+    """A new session on this process's Spark, started on first use; afterwards child
+    processes (dbt) reach the same Spark through ``SPARK_REMOTE``.
+
+    Each call gets a new session: a session caches the files of the tables it
+    read, and dbt replaces tables from its own sessions."""
+    return _root_session(settings).newSession()
+
+
+def _root_session(settings: Settings):
     with _lock:
         remote = os.environ.get("SPARK_REMOTE")
         if "session" in _local:
