@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -17,11 +16,9 @@ from orchestration.settings import DBT_PROJECT_DIR
 _VENV_DBT = Path(sys.executable).with_name("dbt")
 DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") or "dbt")
 
-meterline_dbt = DbtProject(
-    project_dir=DBT_PROJECT_DIR,
-    profiles_dir=DBT_PROJECT_DIR,
-    target=os.environ.get("METERLINE_ENGINE", "duckdb"),
-)
+# No fixed target: profiles.yml picks it from METERLINE_ENGINE when each dbt command runs,
+# so one process (a test session) can run either engine.
+meterline_dbt = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
 _PARTIAL_PARSE = "partial_parse.msgpack"

@@ -28,6 +28,9 @@ from pathlib import Path
 import duckdb
 
 PARTITION_COLUMN = "__partition"
+# The warehouse tables' own partition column (the UTC day, or the month's first day for
+# the monthly tables): internal, never published.
+WAREHOUSE_PARTITION = "partition_date"
 # How long a superseded Parquet file is kept for readers still on an old version.
 RETENTION_SECONDS = 24 * 3600
 
@@ -46,14 +49,15 @@ def parts_dir(serving: Path) -> Path:
 
 
 def partition_unit(table: str) -> str:
-    """``day`` for fct_cost and the hourly tables, ``month`` for the daily and monthly ones."""
-    return "day" if table == "fct_cost" or table.endswith("_hourly") else "month"
+    """A published partition is a UTC event day, or a UTC month for the daily and monthly grains."""
+    return "month" if table.endswith(("_daily", "_monthly")) else "day"
 
 
 def partition_expression(table: str) -> str:
-    """The partition key of a row: the UTC day or month it belongs to, as a DATE."""
-    column = "created_at" if table == "fct_cost" else "period_start"
-    return f"cast(date_trunc('{partition_unit(table)}', {column}) as date)"
+    """The published partition of a row, from the warehouse partition (the same SQL in DuckDB and Spark)."""
+    if table.endswith("_daily"):
+        return f"cast(date_trunc('month', {WAREHOUSE_PARTITION}) as date)"
+    return WAREHOUSE_PARTITION
 
 
 def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -63,7 +67,7 @@ def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows]
 
 
-def _current_files(serving: Path) -> dict[tuple[str, str], str]:
+def current_files(serving: Path) -> dict[tuple[str, str], str]:
     """(table, partition) -> Parquet path of the live serving file; empty when there is none."""
     if not serving.exists():
         return {}
@@ -72,7 +76,7 @@ def _current_files(serving: Path) -> dict[tuple[str, str], str]:
     return {(table, key): path for table, key, path in rows}
 
 
-def _rebuilt_partitions(con: duckdb.DuckDBPyConnection, table: str, everything: bool) -> str:
+def rebuilt_partitions(table: str, everything: bool) -> str:
     """SQL of the partition keys this run rebuilt for ``table`` (all of them on a first publish)."""
     if everything:
         return f"select distinct {partition_expression(table)} from marts.{table}"
@@ -86,7 +90,7 @@ def _export_table(
     con: duckdb.DuckDBPyConnection, table: str, target: Path, everything: bool
 ) -> tuple[list[str], dict[str, str]]:
     """Write the rebuilt partitions of ``table`` under ``target``; return (rebuilt keys, key -> file)."""
-    rebuilt_sql = _rebuilt_partitions(con, table, everything)
+    rebuilt_sql = rebuilt_partitions(table, everything)
     keys = [str(key) for (key,) in con.execute(rebuilt_sql).fetchall()]
     if not keys:
         return [], {}
@@ -94,7 +98,7 @@ def _export_table(
     con.execute(
         f"""
         copy (
-            select *, {partition_expression(table)} as {PARTITION_COLUMN}
+            select * exclude ({WAREHOUSE_PARTITION}), {partition_expression(table)} as {PARTITION_COLUMN}
             from marts.{table}
             where {partition_expression(table)} in ({rebuilt_sql})
         ) to '{target}' (format parquet, partition_by ({PARTITION_COLUMN}), overwrite_or_ignore)
@@ -112,7 +116,7 @@ def _empty_file(con: duckdb.DuckDBPyConnection, table: str, target: Path) -> str
     """A zero-row Parquet file carrying the table's columns and types."""
     target.mkdir(parents=True, exist_ok=True)
     path = target / "empty.parquet"
-    con.execute(f"copy (select * from marts.{table} limit 0) to '{path}' (format parquet)")
+    con.execute(f"copy (select * exclude ({WAREHOUSE_PARTITION}) from marts.{table} limit 0) to '{path}' (format parquet)")
     return str(path)
 
 
@@ -151,7 +155,7 @@ def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> Publi
     version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
     serving.parent.mkdir(parents=True, exist_ok=True)
     parts = parts_dir(serving)
-    files = _current_files(serving)
+    files = current_files(serving)
     everything = not files
     empties: dict[str, str] = {}
     written_count = 0

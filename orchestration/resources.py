@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -40,3 +42,19 @@ class MeterlinePaths(dg.ConfigurableResource):
 
     def connect_warehouse(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return warehouse.connect(self.settings().warehouse, read_only=read_only)
+
+    @contextmanager
+    def built_marts(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection holding the marts this run built, as ``publish()`` reads them:
+        the DuckDB warehouse itself, or on Spark the rebuilt partitions exported to Parquet."""
+        settings = self.settings()
+        if settings.engine == "duckdb":
+            with self.connect_warehouse() as con:
+                yield con
+            return
+        from orchestration.spark import spark_session
+        from orchestration.spark_export import exported_marts
+
+        export = settings.serving.with_name(f".{settings.serving.name}.export-{run_id}")
+        with exported_marts(spark_session(settings), settings.serving, export) as con:
+            yield con

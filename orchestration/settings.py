@@ -24,6 +24,9 @@ INSTANCE_TEMPLATE = PACKAGE_DIR / "dagster.yaml"
 # The first arrival day that is a valid partition (marts.md).
 FIRST_ARRIVAL_DAY = "2020-01-01"
 
+# The engines that can run the dbt models (METERLINE_ENGINE); each is a dbt target of profiles.yml.
+ENGINES = ("duckdb", "spark")
+
 DEFAULTS: dict[str, str] = {
     "METERLINE_LANDING": "data/landing/usage",
     "METERLINE_WAREHOUSE": "data/warehouse.duckdb",
@@ -35,6 +38,9 @@ DEFAULTS: dict[str, str] = {
     # quarantined, and how many times its trailing 7-day mean a day's spend may reach.
     "METERLINE_QUARANTINE_SHARE_MAX": "0.05",
     "METERLINE_SPEND_JUMP_FACTOR": "3.0",
+
+    "METERLINE_RAW": "data/raw",
+    "METERLINE_SPARK_WAREHOUSE": "data/spark_warehouse",
 }
 
 
@@ -53,6 +59,13 @@ def _number(name: str, low: float, high: float) -> float:
     return value
 
 
+def _engine() -> str:
+    engine = (os.environ.get("METERLINE_ENGINE") or DEFAULTS["METERLINE_ENGINE"]).strip().lower()
+    if engine not in ENGINES:
+        raise UsageError(f"METERLINE_ENGINE={engine!r} is not one of: {', '.join(ENGINES)}")
+    return engine
+
+
 @dataclass(frozen=True)
 class Settings:
     landing: Path
@@ -63,6 +76,13 @@ class Settings:
     dagster_home: Path
     quarantine_share_max: float
     spend_jump_factor: float
+
+    # The Parquet raw layer both engines read: <raw>/arrival_date=D/<table>.parquet, one folder per arrival day.
+    raw: Path
+    # duckdb (the embedded default) or spark: the dbt target that builds the models.
+    engine: str
+    # Local Spark only: table folders and the Hive metastore of the Spark warehouse.
+    spark_warehouse: Path
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -76,6 +96,10 @@ class Settings:
             dagster_home=Path(dagster_home).expanduser().resolve(),
             quarantine_share_max=_number("METERLINE_QUARANTINE_SHARE_MAX", 0.0, 1.0),
             spend_jump_factor=_number("METERLINE_SPEND_JUMP_FACTOR", 1.0, math.inf),
+
+            raw=_path("METERLINE_RAW"),
+            engine=_engine(),
+            spark_warehouse=_path("METERLINE_SPARK_WAREHOUSE"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -86,6 +110,9 @@ class Settings:
             "METERLINE_SERVING": str(self.serving),
             "METERLINE_REPORTS": str(self.reports),
             "METERLINE_PRICES": str(self.prices),
+            "METERLINE_RAW": str(self.raw),
+            "METERLINE_ENGINE": self.engine,
+            "METERLINE_SPARK_WAREHOUSE": str(self.spark_warehouse),
             "DAGSTER_HOME": str(self.dagster_home),
             "TZ": "UTC",
         }

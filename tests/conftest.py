@@ -3,12 +3,21 @@
 Every path of marts.md points into the temp folder (METERLINE_* and
 DAGSTER_HOME), so tests use a real DuckDB warehouse, real dbt runs and a real
 Dagster instance without touching the repo's data/ folder.
+
+Engines: an installation runs on DuckDB unless the test module is marked
+``@on_every_engine``, which runs its tests once per engine of
+``METERLINE_TEST_ENGINES`` (default: duckdb,spark; spark is skipped, with the
+reason, when the ``spark`` extra is not installed). All Spark installations of
+a test session share one local Spark (its start-up costs ~15 s) and one
+Spark warehouse folder, emptied at the start of each installation.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +32,27 @@ import pytest
 from orchestration.catalog import CATALOG_COLUMNS
 from orchestration.dbt_project import prepare_manifest
 from orchestration.runner import materialize
+from orchestration.settings import ENGINES, Settings
+
+# The schemas dbt and the raw layer create in a Spark warehouse.
+SPARK_SCHEMAS = ("raw", "staging", "intermediate", "marts", "quarantine")
+
+
+def _engine_params() -> list[Any]:
+    names = [e.strip() for e in os.environ.get("METERLINE_TEST_ENGINES", ",".join(ENGINES)).split(",") if e.strip()]
+    unknown = set(names) - set(ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"METERLINE_TEST_ENGINES: unknown engines {sorted(unknown)}")
+    no_spark = importlib.util.find_spec("pyspark") is None
+    return [
+        pytest.param(name, marks=pytest.mark.skipif(
+            name == "spark" and no_spark, reason="the spark engine needs: pip install -e '.[test,spark]'"))
+        for name in names
+    ]
+
+
+# Runs every test of a module (or a test) once per engine; the installations follow.
+on_every_engine = pytest.mark.parametrize("engine", _engine_params(), indirect=True, scope="module")
 
 
 
@@ -46,6 +76,7 @@ def usage_record(request_id: str, created_at: str, **fields: Any) -> dict[str, A
 
 @dataclass(frozen=True)
 class Installation:
+    engine: str
     root: Path
     landing: Path
     warehouse: Path
@@ -81,6 +112,12 @@ class Installation:
         return materialize(date.fromisoformat(start), date.fromisoformat(end or start))
 
     def warehouse_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        """Rows of a query on the engine's warehouse (SQL both engines read: `string`, not `varchar`)."""
+        if self.engine == "spark":
+            from orchestration.spark import rows
+
+            assert not params, "Spark queries take no parameters"
+            return rows(Settings.from_env(), sql)
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             return con.execute(sql, params or {}).fetchall()
 
@@ -89,8 +126,18 @@ class Installation:
             return con.execute(sql, params or {}).fetchall()
 
 
-def _install(root: Path, monkeypatch: pytest.MonkeyPatch) -> Installation:
+def _reset_spark_warehouse() -> None:
+    """Drop meterline's schemas from the shared Spark warehouse (when this session started Spark)."""
+    from orchestration.spark import spark_session
+
+    spark = spark_session(Settings.from_env())
+    for schema in SPARK_SCHEMAS:
+        spark.sql(f"drop schema if exists {schema} cascade").collect()
+
+
+def _install(root: Path, monkeypatch: pytest.MonkeyPatch, engine: str, spark_warehouse: Path) -> Installation:
     inst = Installation(
+        engine=engine,
         root=root,
         landing=root / "landing",
         warehouse=root / "warehouse.duckdb",
@@ -107,8 +154,13 @@ def _install(root: Path, monkeypatch: pytest.MonkeyPatch) -> Installation:
         "METERLINE_REPORTS": inst.reports,
         "METERLINE_PRICES": inst.prices,
         "DAGSTER_HOME": inst.dagster_home,
+        "METERLINE_RAW": root / "raw",
+        "METERLINE_ENGINE": engine,
+        "METERLINE_SPARK_WAREHOUSE": spark_warehouse,
     }.items():
         monkeypatch.setenv(name, str(value))
+    if engine == "spark":
+        _reset_spark_warehouse()
     return inst
 
 
@@ -117,13 +169,29 @@ def dbt_manifest() -> None:
     prepare_manifest()
 
 
+@pytest.fixture(scope="module")
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine of this module's installations: duckdb, unless parametrized by on_every_engine."""
+    return getattr(request, "param", "duckdb")
+
+
+@pytest.fixture(scope="session")
+def spark_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one Spark warehouse folder of this test session (a process hosts one local Spark)."""
+    return tmp_path_factory.mktemp("spark_warehouse")
+
+
 @pytest.fixture
-def installation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Installation:
-    return _install(tmp_path, monkeypatch)
+def installation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, spark_warehouse: Path
+) -> Installation:
+    return _install(tmp_path, monkeypatch, engine, spark_warehouse)
 
 
 @pytest.fixture(scope="module")
-def module_installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
+def module_installation(
+    tmp_path_factory: pytest.TempPathFactory, engine: str, spark_warehouse: Path
+) -> Iterator[Installation]:
     """One installation shared by a module's tests (a pipeline run costs ~20 s)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        yield _install(tmp_path_factory.mktemp("meterline"), monkeypatch)
+        yield _install(tmp_path_factory.mktemp(f"meterline_{engine}"), monkeypatch, engine, spark_warehouse)

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Installation, usage_record
+from tests.conftest import Installation, usage_record, on_every_engine
+
+pytestmark = on_every_engine
 
 MILLION = Decimal(1_000_000)
 OLD, NEW = "2020-01-01", "2026-11-05T10:30:00Z"
@@ -155,11 +157,11 @@ def test_latest_delivery_wins_across_files_and_days(scenario: Installation) -> N
 
 
 def test_conservation_per_arrival_day(scenario: Installation) -> None:
-    read = dict(scenario.warehouse_rows("select cast(arrival_date as varchar), records_read from raw.arrival_manifest"))
+    read = dict(scenario.warehouse_rows("select cast(arrival_date as string), records_read from raw.arrival_manifest"))
     costed = dict(scenario.warehouse_rows(
-        "select cast(arrival_date as varchar), count(*) from marts.fct_cost group by 1"))
+        "select cast(arrival_date as string), count(*) from marts.fct_cost group by 1"))
     quarantined = dict(scenario.warehouse_rows(
-        "select cast(arrival_date as varchar), count(*) from quarantine.rejected_usage group by 1"))
+        "select cast(arrival_date as string), count(*) from quarantine.rejected_usage group by 1"))
     superseded = {DAY1: 2, DAY2: 0}  # dup in a.jsonl and in b.jsonl.gz, superseded by c.parquet
     assert read == {DAY1: len(DAY1_A) + len(DAY1_B), DAY2: len(DAY2_C)}
     for day in (DAY1, DAY2):

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import Installation, usage_record
+from tests.conftest import Installation, usage_record, on_every_engine
+
+pytestmark = on_every_engine
 
 CATALOG = "openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,"
 READER = r"""

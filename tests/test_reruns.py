@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.conftest import Installation, usage_record
+from tests.conftest import Installation, usage_record, on_every_engine
+
+pytestmark = on_every_engine
 
 CATALOG = "openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,"
 MARTS = ["fct_cost", "cost_cube_hourly", "cost_cube_daily", "cost_cube_monthly", "cost_by_api_key_monthly"]

@@ -7,7 +7,8 @@
   cost_cube_daily   <- cost_cube_hourly        cost_cube_monthly <- cost_cube_daily
   every other table <- cost_cube at its grain, grouped by fewer dimensions
   Each is an incremental table rebuilt only for the days (monthly: months)
-  the run touches (int_batch_event_days).
+  the run touches (int_batch_event_days), partitioned by its last column
+  partition_date (internal: the serving file does not publish it).
 -#}
 
 {% macro cost_measures() -%}
@@ -36,29 +37,22 @@
     {%- set source_grain = {'hourly': none, 'daily': 'hourly', 'monthly': 'daily'}[grain] -%}
     {%- set period_unit = {'hourly': 'hour', 'daily': 'day', 'monthly': 'month'}[grain] -%}
     {%- set partition_grain = 'month' if grain == 'monthly' else 'day' -%}
-    {%- set partition_expression = 'period_start' if grain == 'monthly' else 'cast(period_start as date)' -%}
-    {{ config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        partition_expression=partition_expression,
-        partition_grain=partition_grain,
-        on_schema_change='fail'
-    ) }}
-    -- depends_on: {{ ref('int_batch_event_days') }}
+    {{ partitioned_incremental('partition_date', partition_grain) }}
     {%- if table != 'cost_cube' %}
         {%- set source = ref('cost_cube_' ~ grain) -%}
         {%- set period = 'period_start' -%}
-        {%- set source_filter = partition_expression -%}
     {%- elif source_grain is none %}
         {%- set source = ref('fct_cost') -%}
         {%- set period = dbt.date_trunc('hour', 'created_at') -%}
-        {%- set source_filter = 'cast(created_at as date)' -%}
     {%- else %}
         {%- set source = ref('cost_cube_' ~ source_grain) -%}
         {%- set period = dbt.date_trunc(period_unit, 'period_start') -%}
-        {%- set source_filter = partition_expression if grain != 'monthly' else period -%}
     {%- endif %}
+    {#- The source's rows of the rebuilt partitions, by its partition column (a day). -#}
+    {%- set source_filter = 'partition_date' if partition_grain == 'day'
+        else 'cast(' ~ dbt.date_trunc('month', 'partition_date') ~ ' as date)' %}
 
+-- depends_on: {{ ref('int_batch_event_days') }}
 with grouped as (
     select
         cast({{ period }} as {{ dbt.type_timestamp() }}) as period_start,
@@ -82,12 +76,14 @@ with grouped as (
 )
 
 select
-    *
-    {%- if 'avg_cost_per_request' in shape.averages %},
-    {{ exact_divide('total_cost', 'request_count') }} as avg_cost_per_request
+    *,
+    {%- if 'avg_cost_per_request' in shape.averages %}
+    {{ exact_divide('total_cost', 'request_count') }} as avg_cost_per_request,
     {%- endif %}
-    {%- if 'avg_cost_per_1k_tokens' in shape.averages %},
-    {{ exact_divide('total_cost * 1000', 'input_tokens + output_tokens') }} as avg_cost_per_1k_tokens
+    {%- if 'avg_cost_per_1k_tokens' in shape.averages %}
+    {{ exact_divide('total_cost * 1000', 'input_tokens + output_tokens') }} as avg_cost_per_1k_tokens,
     {%- endif %}
+    {#- the UTC day (hourly, daily) or first day of the month (monthly): the table's partition -#}
+    cast(period_start as date) as partition_date
 from grouped
 {% endmacro %}

@@ -44,8 +44,14 @@ def dbt_build_args(window: dg.TimeWindow) -> list[str]:
 def meterline_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: MeterlinePaths
 ) -> Iterator[Any]:
-    # dbt's profile reads the warehouse path from the environment of its process.
-    os.environ.update(paths.settings().as_env())
+    # dbt's profile reads the engine and the warehouse from the environment of its process.
+    settings = paths.settings()
+    os.environ.update(settings.as_env())
+    if settings.engine == "spark":
+        # This process hosts the Spark that dbt (a child process) reaches via SPARK_REMOTE.
+        from orchestration.spark import spark_session
+
+        spark_session(settings)
     args = dbt_build_args(context.partition_time_window)
     context.log.info(f"dbt {' '.join(args)}")
     # The tests' results also go to the run's data-quality report (orchestration/checks.py).

@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.ingest import day_folder, ingest_day
 from orchestration.locking import TRANSIENT_IO_RETRY
+from orchestration.raw_layer import write_day
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import MeterlinePaths
 
@@ -22,7 +23,7 @@ RAW_TABLES = {
 @dg.multi_asset(
     name="raw_usage",
     specs=[
-        dg.AssetSpec(["raw", table], description=text, group_name="raw", kinds={"duckdb"})
+        dg.AssetSpec(["raw", table], description=text, group_name="raw", kinds={"duckdb", "parquet"})
         for table, text in RAW_TABLES.items()
     ],
     partitions_def=arrival_days,
@@ -30,7 +31,8 @@ RAW_TABLES = {
     retry_policy=TRANSIENT_IO_RETRY,
     description=(
         "Every file of $METERLINE_LANDING/date=D/ parsed and validated by DuckDB; "
-        "a rerun replaces the day's rows."
+        "a rerun replaces the day's rows, in the warehouse and in the Parquet raw layer "
+        "$METERLINE_RAW/arrival_date=D/ that either engine reads."
     ),
 )
 def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Iterator[dg.MaterializeResult]:
@@ -46,6 +48,7 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
     with paths.connect_warehouse() as con:
         for number, day in enumerate(days, 1):
             result = ingest_day(con, settings.landing, day)
+            write_day(con, settings.raw, day)
             context.log.info(
                 f"[{number}/{len(days)}] arrival day {day}: {result.files} files, "
                 f"{result.records_read} records read, {result.valid} accepted, {result.rejected} rejected"

@@ -1,9 +1,11 @@
-{{ config(materialized='incremental', unique_key='api_key_id', incremental_strategy='delete+insert') }}
+{{ bucketed_incremental('api_key_id', 'key_bucket') }}
 
 -- Each API key's current name: the name on its most recent accepted record by
--- created_at (ties: the latest delivery). Only keys whose latest record is in
--- this run's arrival days are rewritten; `renamed_by_invocation` marks the keys
--- this dbt invocation renamed, whose old event days must be rebuilt.
+-- created_at (ties: the latest delivery). Keys are spread over 16 buckets (the
+-- first hex digit of md5(api_key_id)); a run rewrites only the buckets holding
+-- a key of its arrival days, every key of those buckets included (Spark
+-- replaces whole buckets). `renamed_by_invocation` marks the keys this dbt
+-- invocation renamed, whose old event days must be rebuilt.
 with batch as (
     select
         api_key_id,
@@ -18,27 +20,56 @@ with batch as (
 ),
 
 latest as (
-    select api_key_id, api_key_name, created_at as name_seen_at
+    select
+        api_key_id,
+        api_key_name,
+        created_at as name_seen_at,
+        substr({{ dbt.hash('api_key_id') }}, 1, 1) as key_bucket
     from batch
     where recency = 1
 )
 
-select
-    latest.api_key_id,
-    latest.api_key_name,
-    latest.name_seen_at,
 {% if is_incremental() %}
-    case
-        when current_names.api_key_id is not null
-            and current_names.api_key_name is distinct from latest.api_key_name
-        then '{{ invocation_id }}'
-    end as renamed_by_invocation
-from latest
-left join {{ this }} as current_names
-    on latest.api_key_id = current_names.api_key_id
-where current_names.api_key_id is null
-    or latest.name_seen_at >= current_names.name_seen_at
+,
+
+current_names as (
+    select api_key_id, api_key_name, name_seen_at, renamed_by_invocation, key_bucket
+    from {{ this }}
+    where key_bucket in (select key_bucket from latest)
+),
+
+updated as (
+    select
+        latest.api_key_id,
+        latest.api_key_name,
+        latest.name_seen_at,
+        case
+            when current_names.api_key_id is not null
+                and current_names.api_key_name is distinct from latest.api_key_name
+            then '{{ invocation_id }}'
+        end as renamed_by_invocation,
+        latest.key_bucket
+    from latest
+    left join current_names
+        on latest.api_key_id = current_names.api_key_id
+    where current_names.api_key_id is null
+        or latest.name_seen_at >= current_names.name_seen_at
+)
+
+select api_key_id, api_key_name, name_seen_at, renamed_by_invocation, key_bucket
+from updated
+
+union all
+
+select api_key_id, api_key_name, name_seen_at, renamed_by_invocation, key_bucket
+from current_names
+where api_key_id not in (select api_key_id from updated)
 {% else %}
-    cast(null as {{ dbt.type_string() }}) as renamed_by_invocation
+select
+    api_key_id,
+    api_key_name,
+    name_seen_at,
+    cast(null as {{ dbt.type_string() }}) as renamed_by_invocation,
+    key_bucket
 from latest
 {% endif %}

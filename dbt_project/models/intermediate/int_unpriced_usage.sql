@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_partitions',
-    partition_expression='event_date',
-    partition_grain='day',
-    on_schema_change='fail'
-) }}
+{{ partitioned_incremental('event_date', 'day') }}
 -- depends_on: {{ ref('int_batch_event_days') }}
 
 -- Counted requests the price catalog cannot price (reason `unpriced`), kept

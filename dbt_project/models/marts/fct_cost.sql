@@ -1,14 +1,9 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_partitions',
-    partition_expression='cast(created_at as date)',
-    partition_grain='day',
-    on_schema_change='fail'
-) }}
+{{ partitioned_incremental('partition_date', 'day') }}
 -- depends_on: {{ ref('int_batch_event_days') }}
 
 -- One row per costed request (both billing modes), rebuilt per UTC event day.
--- api_key_name is the key's current name (int_api_key_names).
+-- api_key_name is the key's current name (int_api_key_names). Partitioned by the
+-- UTC event day, partition_date (internal: the serving file does not publish it).
 select
     rated.request_id,
     rated.created_at,
@@ -34,7 +29,8 @@ select
     rated.output_cost,
     rated.other_cost,
     rated.total_cost,
-    rated.price_effective_from
+    rated.price_effective_from,
+    rated.event_date as partition_date
 from {{ ref('int_usage_rated') }} as rated
 left join {{ ref('int_api_key_names') }} as names
     on rated.api_key_id = names.api_key_id
