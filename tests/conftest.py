@@ -164,8 +164,9 @@ def _install(root: Path, monkeypatch: pytest.MonkeyPatch, engine: str, spark_war
     return inst
 
 
-@pytest.fixture(scope="session", autouse=True)
-def dbt_manifest() -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    """Parse the dbt project before collection: test modules import the Dagster definitions,
+    which need target/manifest.json (absent on a fresh clone)."""
     prepare_manifest()
 
 
