@@ -17,21 +17,8 @@ import duckdb
 import pandas as pd
 
 from dashboard.periods import GRAINS, Window
+from orchestration.contract import MEASURES
 
-MEASURES = (
-    "request_count",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "images",
-    "web_search_calls",
-    "input_cost",
-    "output_cost",
-    "other_cost",
-    "total_cost",
-)
 DIMENSIONS = ("account_id", "api_key_id", "api_key_name", "model", "provider", "model_type", "purpose")
 # The aggregate marts and their dimensions (marts.md), smallest first. A query reads the first one holding
 # every column it groups or filters by; only cost_cube holds them all (API key and model filters need it).

@@ -28,25 +28,11 @@ from data_quality.results import (
     rows_as_dicts,
 )
 from orchestration.catalog import catalog_problems
+from orchestration.contract import COSTS, MEASURES
 
 CATALOG_ASSET = "raw/price_catalog"
 FCT_COST = "fct_cost"
 QUARANTINE_ASSET = "rejected_usage"
-MEASURES = (
-    "request_count",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "images",
-    "web_search_calls",
-    "input_cost",
-    "output_cost",
-    "other_cost",
-    "total_cost",
-)
-COSTS = ("input_cost", "output_cost", "other_cost", "total_cost")
 # Spend-jump scopes: the daily mart holding one row per (day, key) and the key's columns.
 SPEND_SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "account": ("cost_overview_daily", ("account_id",)),

@@ -24,18 +24,10 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.contract import USAGE_COUNTERS
 from orchestration.errors import UsageError
 
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
-USAGE_COUNTERS = (
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "images",
-    "web_search_calls",
-)
 REQUIRED_TEXT_FIELDS = (
     "request_id",
     "created_at",
