@@ -63,7 +63,8 @@ def materialize(start: date, end: date) -> int:
     from orchestration.definitions import MAIN_JOB, defs
 
     instance = prepare_instance(settings)
-    print(f"meterline: materializing arrival days {start} .. {end} (warehouse {settings.warehouse})")
+    where = settings.spark_warehouse if settings.engine == "spark" else settings.warehouse
+    print(f"meterline: materializing arrival days {start} .. {end} on {settings.engine} (warehouse {where})")
     job = defs.resolve_job_def(MAIN_JOB)
     result = job.execute_in_process(
         instance=instance,
