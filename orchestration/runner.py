@@ -92,7 +92,8 @@ def materialize(start: date, end: date) -> int:
     try:
         # Held for the whole run (the run's own resource re-enters it): one writer at a time.
         with warehouse_lock(settings.warehouse, on_wait=lambda line: print(f"meterline: {line}", file=sys.stderr)):
-            print(f"meterline: materializing arrival days {start} .. {end} (warehouse {settings.warehouse})")
+            where = settings.spark_warehouse if settings.engine == "spark" else settings.warehouse
+            print(f"meterline: materializing arrival days {start} .. {end} on {settings.engine} (warehouse {where})")
             job = defs.resolve_job_def(MAIN_JOB)
             result = job.execute_in_process(
                 instance=instance,

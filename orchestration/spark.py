@@ -18,6 +18,7 @@ without zone, exact decimals, ANSI) are set by the dbt macro
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 from pathlib import Path
@@ -29,8 +30,9 @@ _lock = threading.Lock()
 _local: dict[str, object] = {}
 
 
-def local_conf(warehouse: Path, port: int) -> dict[str, str]:
-    """Static settings of the local Spark: its warehouse folder, metastore and Connect port."""
+def local_conf(warehouse: Path, port: int, token: str) -> dict[str, str]:
+    """Static settings of the local Spark: its warehouse folder, metastore and Connect port
+    (loopback only, and only for clients that hold the token: this process and its children)."""
     return {
         "spark.master": os.environ.get("METERLINE_SPARK_MASTER", "local[*]"),
         "spark.app.name": "meterline",
@@ -47,6 +49,7 @@ def local_conf(warehouse: Path, port: int) -> dict[str, str]:
         "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
+        "spark.connect.authenticate.token": token,
     }
 
 
@@ -60,13 +63,15 @@ def _start_local(warehouse: Path):
     from pyspark.sql import SparkSession
 
     warehouse.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port, token = _free_port(), secrets.token_hex(16)
     builder = SparkSession.builder
-    for key, value in local_conf(warehouse, port).items():
+    for key, value in local_conf(warehouse, port, token).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    return session, f"sc://127.0.0.1:{port}"
+    # Spark Connect clients send this token; a token is sent in clear only to "localhost".
+    os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = token
+    return session, f"sc://localhost:{port}"
 
 
 def spark_session(settings: Settings):
@@ -100,8 +105,3 @@ def _root_session(settings: Settings):
             os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning,ignore::FutureWarning")
         _local.update(session=session, warehouse=settings.spark_warehouse, remote=remote)
         return session
-
-
-def rows(settings: Settings, sql: str) -> list[tuple]:
-    """Run one Spark SQL query and fetch its rows as tuples."""
-    return [tuple(row) for row in spark_session(settings).sql(sql).collect()]

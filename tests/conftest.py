@@ -114,10 +114,10 @@ class Installation:
     def warehouse_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Rows of a query on the engine's warehouse (SQL both engines read: `string`, not `varchar`)."""
         if self.engine == "spark":
-            from orchestration.spark import rows
+            from orchestration.spark import spark_session
 
             assert not params, "Spark queries take no parameters"
-            return rows(Settings.from_env(), sql)
+            return [tuple(row) for row in spark_session(Settings.from_env()).sql(sql).collect()]
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             return con.execute(sql, params or {}).fetchall()
 
