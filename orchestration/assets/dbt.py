@@ -11,8 +11,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.checks import recording_dbt_tests
 from orchestration.dbt_project import meterline_dbt
-from orchestration.partitions import arrival_days, days_in_window
+from orchestration.partitions import arrival_days
 from orchestration.resources import MeterlinePaths
+
 
 class MeterlineTranslator(DagsterDbtTranslator):
     """Models keep their dbt name as asset key and their folder as group; sources
@@ -29,8 +30,7 @@ class MeterlineTranslator(DagsterDbtTranslator):
 
 def dbt_build_args(window: dg.TimeWindow) -> list[str]:
     """``dbt build`` for the arrival days of ``window`` ([start, end), UTC)."""
-    days = days_in_window(window)
-    window_vars = {"arrival_start": days[0].isoformat(), "arrival_end": window.end.date().isoformat()}
+    window_vars = {"arrival_start": window.start.date().isoformat(), "arrival_end": window.end.date().isoformat()}
     return ["build", "--vars", json.dumps(window_vars)]
 
 
@@ -55,4 +55,4 @@ def meterline_dbt_models(
     args = dbt_build_args(context.partition_time_window)
     context.log.info(f"dbt {' '.join(args)}")
     # The tests' results also go to the run's data-quality report (orchestration/checks.py).
-    yield from recording_dbt_tests(context, paths.settings(), dbt.cli(args, context=context).stream())
+    yield from recording_dbt_tests(context, settings, dbt.cli(args, context=context).stream())
