@@ -163,14 +163,14 @@ def test_a_missing_landing_folder_fails_naming_it_and_the_day_shows_failed(
 
 
 def test_a_backfill_of_several_days_equals_running_them_one_by_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, spark_warehouse: Path
 ) -> None:
-    backfill = _install(tmp_path / "backfill", monkeypatch)
+    backfill = _install(tmp_path / "backfill", monkeypatch, engine, spark_warehouse)
     _write_three_days(backfill)
     assert backfill.run(D1, D3) == 0
     in_one_run = _published(backfill)
 
-    one_by_one = _install(tmp_path / "one_by_one", monkeypatch)
+    one_by_one = _install(tmp_path / "one_by_one", monkeypatch, engine, spark_warehouse)
     _write_three_days(one_by_one)
     for day in (D1, D2, D3):
         assert one_by_one.run(day) == 0
