@@ -14,6 +14,8 @@ rename. A reader holding the old file open keeps its old views and files;
 files no longer referenced are deleted once older than the retention period.
 The serving file records which file holds which partition
 (``meta.published_files``) and what was published (``meta.publication``).
+On the Spark engine, ``orchestration/spark_export.py`` hands ``publish`` the
+same tables as views over Parquet exported from Spark.
 """
 
 from __future__ import annotations
