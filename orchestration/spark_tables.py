@@ -45,6 +45,7 @@ def export_folder(serving: Path, run_id: str) -> Path:
 
 
 def _local_path(location: str, table: str) -> Path:
+    """The file path of a table location (a ``file:`` URI or a path); any other scheme is refused."""
     parsed = urlparse(location)
     if parsed.scheme not in ("", "file"):
         raise RuntimeError(
