@@ -1,7 +1,9 @@
 """The SQL data-quality checks: exact, set-level rules run in DuckDB on the warehouse.
 
-Each check takes an open warehouse connection and the run's :class:`Scope`
-and returns a :class:`CheckResult` (offending rows included). Money is
+Each check takes an open DuckDB connection to what the engine built (the DuckDB
+warehouse, or views over the Spark tables: ``MeterlinePaths.built_warehouse``)
+and the run's :class:`Scope`, and returns a :class:`CheckResult` (offending
+rows included). Money is
 compared as DECIMAL in SQL, never as floats. Blocking checks (a failure stops
 the run, nothing is published): the price catalog rules of pricing.md,
 conservation per arrival day (raw_usage.md), unique ``request_id`` in

@@ -42,7 +42,7 @@ PRICE_CATALOG = dg.AssetKey(["raw", "price_catalog"])
 
 @dataclass(frozen=True)
 class CheckRun:
-    """What a check op works with: the warehouse (read-only), the run's scope, its report folder."""
+    """What a check op works with: what the engine built (read-only), the run's scope, its report folder."""
 
     con: duckdb.DuckDBPyConnection
     scope: Scope
@@ -136,14 +136,20 @@ def _evaluate(
     *,
     scope: str = "rebuilt",
     source: str = "sql",
+    raw_only: bool = False,
 ) -> list[dg.AssetCheckResult]:
-    """Run ``compute`` on the warehouse (read-only), record its results in the run's report
-    folder and return them as Dagster check results. ``scope``: "none" (an unpartitioned asset),
-    "arrival" (the run's arrival days) or "rebuilt" (those plus the event days dbt rebuilt)."""
+    """Run ``compute`` on what the engine built (read-only), record its results in the run's
+    report folder and return them as Dagster check results. ``scope``: "none" (an unpartitioned
+    asset), "arrival" (the run's arrival days) or "rebuilt" (those plus the event days dbt
+    rebuilt). ``raw_only``: the check reads only raw.* and runs before dbt, so it reads the
+    DuckDB warehouse, where ingestion writes raw.* on both engines."""
     settings = paths.settings()
     folder = run_report_folder(context, settings)
     try:
-        with paths.connect_warehouse(read_only=True) as con:
+        reader = (
+            paths.connect_warehouse(read_only=True) if raw_only else paths.built_warehouse(context.run.run_id)
+        )
+        with reader as con:
             arrival_days = _arrival_days(context, con) if scope != "none" else ()
             event_days = checks.rebuilt_event_days(con) if scope == "rebuilt" else ()
             run_scope = Scope(arrival_days=arrival_days, event_days=event_days)
@@ -170,7 +176,9 @@ def _evaluate(
     "(provider, model, effective_from). Blocking: the dbt models and the publication wait for it.",
 )
 def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-    [result] = _evaluate(context, paths, lambda run: [checks.price_catalog_rules(run.con)], scope="none")
+    [result] = _evaluate(
+        context, paths, lambda run: [checks.price_catalog_rules(run.con)], scope="none", raw_only=True
+    )
     return result
 
 
@@ -188,6 +196,7 @@ def usage_records_suite(context: dg.AssetCheckExecutionContext, paths: Meterline
         lambda run: [suites.validate(run.con, suites.RAW_USAGE, run.scope, run.folder)],
         scope="arrival",
         source="gx",
+        raw_only=True,
     )
     return result
 

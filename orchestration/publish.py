@@ -14,8 +14,9 @@ rename. A reader holding the old file open keeps its old views and files;
 files no longer referenced are deleted once older than the retention period.
 The serving file records which file holds which partition
 (``meta.published_files``) and what was published (``meta.publication``).
-On the Spark engine, ``orchestration/spark_export.py`` hands ``publish`` the
-same tables as views over Parquet exported from Spark.
+``publish`` reads the marts through ``MeterlinePaths.built_warehouse``: the
+DuckDB warehouse, or on Spark views over the Spark tables' files
+(``orchestration/spark_tables.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def partition_unit(table: str) -> str:
 
 
 def partition_expression(table: str) -> str:
-    """The published partition of a row, from the warehouse partition (the same SQL in DuckDB and Spark)."""
+    """The published partition of a row, from the warehouse partition."""
     if table.endswith("_daily"):
         return f"cast(date_trunc('month', {WAREHOUSE_PARTITION}) as date)"
     return WAREHOUSE_PARTITION
@@ -66,12 +67,13 @@ def partition_expression(table: str) -> str:
 
 def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+        "select table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = 'marts' order by 1"
     ).fetchall()
     return [name for (name,) in rows]
 
 
-def current_files(serving: Path) -> dict[tuple[str, str], str]:
+def _current_files(serving: Path) -> dict[tuple[str, str], str]:
     """(table, partition) -> Parquet path of the live serving file; empty when there is none."""
     if not serving.exists():
         return {}
@@ -80,7 +82,7 @@ def current_files(serving: Path) -> dict[tuple[str, str], str]:
     return {(table, key): path for table, key, path in rows}
 
 
-def rebuilt_partitions(table: str, everything: bool) -> str:
+def _rebuilt_partitions(table: str, everything: bool) -> str:
     """SQL of the partition keys this run rebuilt for ``table`` (all of them on a first publish)."""
     if everything:
         return f"select distinct {partition_expression(table)} from marts.{table}"
@@ -94,7 +96,7 @@ def _export_table(
     con: duckdb.DuckDBPyConnection, table: str, target: Path, everything: bool
 ) -> tuple[list[str], dict[str, str]]:
     """Write the rebuilt partitions of ``table`` under ``target``; return (rebuilt keys, key -> file)."""
-    rebuilt_sql = rebuilt_partitions(table, everything)
+    rebuilt_sql = _rebuilt_partitions(table, everything)
     keys = [str(key) for (key,) in con.execute(rebuilt_sql).fetchall()]
     if not keys:
         return [], {}
@@ -162,7 +164,7 @@ def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> Publi
     version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
     serving.parent.mkdir(parents=True, exist_ok=True)
     parts = parts_dir(serving)
-    files = current_files(serving)
+    files = _current_files(serving)
     everything = not files
     empties: dict[str, str] = {}
     written_count = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration import warehouse
+from orchestration import spark_tables, warehouse
 from orchestration.settings import Settings
 
 
@@ -45,17 +46,20 @@ class MeterlinePaths(dg.ConfigurableResource):
         return warehouse.connect(settings.warehouse, settings.duckdb_memory_limit, read_only=read_only)
 
     @contextmanager
-    def built_marts(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A DuckDB connection holding the marts this run built, as ``publish()`` reads them:
-        the DuckDB warehouse itself, or on Spark the rebuilt partitions exported to Parquet."""
+    def built_warehouse(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """What the engine built, read-only, for the checks after dbt and the publish step of run
+        ``run_id``: one DuckDB connection where raw.*, intermediate.*, marts.* and quarantine.*
+        resolve. DuckDB: the warehouse itself. Spark: views over what Spark built
+        (orchestration/spark_tables.py)."""
         settings = self.settings()
         if settings.engine == "duckdb":
-            with self.connect_warehouse() as con:
+            with self.connect_warehouse(read_only=True) as con:
                 yield con
             return
-        from orchestration.spark import spark_session
-        from orchestration.spark_export import exported_marts
-
-        export = settings.serving.with_name(f".{settings.serving.name}.export-{run_id}")
-        with exported_marts(spark_session(settings), settings.serving, export) as con:
+        with spark_tables.connect(settings, run_id) as con:
             yield con
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """At the end of a run, whatever its outcome: delete the run's Spark export folder."""
+        if context.run is not None:
+            shutil.rmtree(spark_tables.export_folder(self.settings().serving, context.run.run_id), ignore_errors=True)

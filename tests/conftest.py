@@ -121,6 +121,25 @@ class Installation:
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             return con.execute(sql, params or {}).fetchall()
 
+    def plant_fct_cost_row(self, like: str, **values: str) -> None:
+        """Insert into the engine's marts.fct_cost a copy of request ``like`` with some columns set
+        to SQL literals (a defect that only a data-quality check can find)."""
+        if self.engine == "spark":
+            from pyspark.sql import functions as F
+
+            from orchestration.spark import spark_session
+
+            rows = spark_session(Settings.from_env()).table("marts.fct_cost").where(F.col("request_id") == like)
+            copy = [F.expr(values[c]).alias(c) if c in values else F.col(c) for c in rows.columns]
+            rows.select(copy).write.insertInto("marts.fct_cost")
+            return
+        replaced = ", ".join(f"{value} as {column}" for column, value in values.items())
+        with duckdb.connect(str(self.warehouse)) as con:
+            con.execute(
+                f"insert into marts.fct_cost select * replace ({replaced}) from marts.fct_cost where request_id = ?",
+                [like],
+            )
+
     def serving_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         with duckdb.connect(str(self.serving), read_only=True) as con:
             return con.execute(sql, params or {}).fetchall()

@@ -7,12 +7,15 @@ formats. Expected values are computed here independently of the SQL.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
 import pytest
 
+from orchestration.resources import MeterlinePaths
+from orchestration.spark_tables import export_folder
 from tests.conftest import Installation, usage_record, on_every_engine
 
 pytestmark = on_every_engine
@@ -179,3 +182,22 @@ def test_subscription_usage_is_in_fct_cost_but_not_in_aggregates(scenario: Insta
     assert _fct(scenario)["subscription"]["billing_mode"] == "subscription"
     payg_total = scenario.warehouse_rows("select sum(total_cost) from marts.fct_cost where billing_mode = 'payg'")
     assert scenario.warehouse_rows("select sum(total_cost) from marts.cost_overview_monthly") == payg_total
+
+
+def test_the_checks_and_publish_read_exactly_what_the_engine_built(scenario: Installation) -> None:
+    """MeterlinePaths.built_warehouse (DuckDB; on Spark, views over its tables' files and its
+    exported views) holds the engine's rows and types, partition_date as a DATE."""
+    relations = ["marts.fct_cost", "marts.cost_cube_hourly", "marts.cost_by_model_daily", "marts.cost_overview_monthly",
+                 "intermediate.int_batch_event_days", "intermediate.int_unpriced_usage", "quarantine.rejected_usage",
+                 "raw.usage_records", "raw.arrival_manifest"]
+    try:
+        with MeterlinePaths().built_warehouse("test-read") as con:
+            read = {name: sorted(con.execute(f"select * from {name}").fetchall(), key=repr) for name in relations}
+            types = dict(con.execute("select column_name, column_type from (describe marts.fct_cost)").fetchall())
+    finally:
+        shutil.rmtree(export_folder(scenario.serving, "test-read"), ignore_errors=True)
+    for name in relations:
+        assert read[name] == sorted(scenario.warehouse_rows(f"select * from {name}"), key=repr), name
+    assert len(read["intermediate.int_unpriced_usage"]) == 1 and len(read["quarantine.rejected_usage"]) == 4
+    assert (types["created_at"], types["arrival_date"], types["total_cost"], types["partition_date"]) == (
+        "TIMESTAMP", "DATE", "DECIMAL(38,18)", "DATE")

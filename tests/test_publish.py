@@ -1,5 +1,5 @@
-"""Publishing: readers never blocked or shown half a run; failed runs publish nothing;
-a rerun rewrites only the partitions it touched."""
+"""Publishing: readers never blocked or shown half a run; failed runs and runs blocked by a
+check on what the engine built publish nothing; a rerun rewrites only the partitions it touched."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from data_quality import report
 from tests.conftest import Installation, usage_record, on_every_engine
 
 pytestmark = on_every_engine
@@ -81,6 +82,33 @@ def test_a_failed_run_leaves_the_serving_file_as_it_was(installation: Installati
     (installation.day_folder("2026-11-05") / "c.parquet").write_bytes(b"this is not parquet")
     assert installation.run("2026-11-05") == 1
     assert _published_state(installation) == before
+
+
+def test_a_blocking_check_on_the_engines_marts_stops_the_publication(installation: Installation) -> None:
+    installation.write_catalog(CATALOG)
+    installation.write_jsonl("2026-11-05", "a.jsonl", [usage_record(f"a{i}", "2026-11-05T01:00:00Z") for i in range(3)])
+    assert installation.run("2026-11-05") == 0
+    clean = report.load_summary(installation.reports / report.LATEST)
+    assert clean["status"] == "passed" and all(check["passed"] for check in clean["checks"])
+    [conservation] = [c for c in clean["checks"] if c["name"] == "conservation"]
+    assert conservation["details"]["days"] == [{"arrival_date": "2026-11-05", "records_read": 3, "costed": 3,
+                                                "superseded": 0, "quarantined": 0, "unaccounted": 0}]
+    before = _published_state(installation)
+
+    # A costed row claiming arrival day 2026-11-06 on an event day that day's run does not rebuild.
+    installation.plant_fct_cost_row("a0", request_id="'ghost'", arrival_date="date '2026-11-06'",
+                                    billing_mode="'subscription'")
+    installation.write_jsonl("2026-11-06", "b.jsonl", [usage_record(f"b{i}", "2026-11-06T01:00:00Z") for i in range(2)])
+    assert installation.run("2026-11-06") == 1
+    assert _published_state(installation) == before
+    assert not list(installation.serving.parent.glob(".*export*"))  # the run's Spark exports are gone
+    blocked = report.load_summary(installation.reports / report.LATEST)
+    assert blocked["status"] == "blocked"
+    failed = {(c["asset"], c["name"]) for c in blocked["checks"] if not c["passed"]}
+    assert failed == {("fct_cost", "conservation")}
+    [conservation] = [c for c in blocked["checks"] if c["name"] == "conservation"]
+    assert conservation["offending_rows"] == [{"arrival_date": "2026-11-06", "records_read": 2, "costed": 3,
+                                               "superseded": 0, "quarantined": 0, "unaccounted": -1}]
 
 
 def test_a_rerun_rewrites_only_the_partitions_it_touched(installation: Installation) -> None:

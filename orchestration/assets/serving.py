@@ -30,7 +30,7 @@ def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
     )
     def serving_marts(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> dg.MaterializeResult:
         settings = paths.settings()
-        with paths.built_marts(context.run.run_id) as con:
+        with paths.built_warehouse(context.run.run_id) as con:
             result = publish(con, settings.serving, context.run.run_id)
         context.log.info(
             f"published version {result.version} to {result.serving}: "
