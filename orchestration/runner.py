@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -48,7 +49,13 @@ def prepare_instance(settings: Settings):
     if not config.exists():
         shutil.copyfile(INSTANCE_TEMPLATE, config)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return DagsterInstance.get()
+    # Two first runs started at once would both create the instance's SQLite tables and one
+    # fails ("table already exists"): create them under a lock.
+    with open(settings.dagster_home / ".instance.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        instance = DagsterInstance.get()
+        instance.get_run_records(limit=1)
+    return instance
 
 
 def failure_messages(events: list) -> dict[str, str]:
