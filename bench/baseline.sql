@@ -25,22 +25,25 @@ from read_parquet(getvariable('parquet_files'), filename = true, file_row_number
 create or replace temp table classified as
 with objects as (
     select source_file, line_number, line,
-           coalesce(case when json_valid(line) then json_type(line) = 'OBJECT' end, false) as is_object
+           coalesce(case when json_valid(line) then starts_with(line, '{') or json_type(line) = 'OBJECT' end, false)
+               as is_object
     from lines
-    where line is not null and trim(line) <> ''
+    where line is not null and (starts_with(line, '{') or trim(line) <> '')
 ), fields as (
     select source_file, line_number, line, is_object,
-           case when is_object then json_extract_string(line, ['$.request_id', '$.created_at', '$.account_id',
-               '$.api_key_id', '$.api_key_name', '$.model', '$.provider', '$.endpoint', '$.billing_mode']) end as t,
-           case when is_object then json_extract(line, '$.usage') end as usage
+           case when is_object then from_json(line, '{"request_id": "VARCHAR", "created_at": "VARCHAR",
+               "account_id": "VARCHAR", "api_key_id": "VARCHAR", "api_key_name": "VARCHAR", "model": "VARCHAR",
+               "provider": "VARCHAR", "endpoint": "VARCHAR", "billing_mode": "VARCHAR", "usage": "JSON"}') end as t
     from objects
 ), counters as (
     select source_file, line_number, line, is_object,
-           nullif(t[1], '') as request_id, nullif(t[2], '') as created_at, nullif(t[3], '') as account_id,
-           nullif(t[4], '') as api_key_id, nullif(t[5], '') as api_key_name, nullif(t[6], '') as model,
-           nullif(t[7], '') as provider, nullif(t[8], '') as endpoint, nullif(t[9], '') as billing_mode,
-           json_type(usage) as usage_type,
-           case when json_type(usage) = 'OBJECT' then json_extract(usage, ['$.input_tokens',
+           nullif(t.request_id, '') as request_id, nullif(t.created_at, '') as created_at,
+           nullif(t.account_id, '') as account_id, nullif(t.api_key_id, '') as api_key_id,
+           nullif(t.api_key_name, '') as api_key_name, nullif(t.model, '') as model,
+           nullif(t.provider, '') as provider, nullif(t.endpoint, '') as endpoint,
+           nullif(t.billing_mode, '') as billing_mode,
+           json_type(t.usage) as usage_type,
+           case when json_type(t.usage) = 'OBJECT' then json_extract(t.usage, ['$.input_tokens',
                '$.cached_input_tokens', '$.cache_write_tokens', '$.output_tokens', '$.reasoning_tokens',
                '$.images', '$.web_search_calls']) end as u
     from fields

@@ -54,9 +54,11 @@ METERLINE = str(Path(PYTHON).with_name("meterline"))
 
 def installation(folder: Path, landing: Path) -> dict[str, str]:
     """The environment of a meterline installation living in ``folder``."""
-    return {**os.environ, "METERLINE_LANDING": str(landing), "METERLINE_WAREHOUSE": str(folder / "warehouse.duckdb"),
+    return {**os.environ, "METERLINE_ENGINE": "duckdb", "METERLINE_LANDING": str(landing),
+            "METERLINE_WAREHOUSE": str(folder / "warehouse.duckdb"), "METERLINE_RAW": str(folder / "raw"),
             "METERLINE_SERVING": str(folder / "serving" / "meterline.duckdb"),
             "METERLINE_REPORTS": str(folder / "reports"), "METERLINE_PRICES": str(DEFAULT_PRICES),
+            "METERLINE_SPARK_WAREHOUSE": str(folder / "spark_warehouse"),
             "DAGSTER_HOME": str(folder / "dagster_home")}  # fmt: skip
 
 

@@ -135,8 +135,9 @@ create or replace temp table classified (
 
 
 def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
-    """Fill temp table ``classified`` with one row per non-blank line / Parquet row, file by file,
-    straight from the file (no intermediate copy of the lines)."""
+    """Fill temp table ``classified`` with one row per non-blank line / Parquet row, file by file.
+    Numbering a file's lines is sequential, so they are numbered into temp table ``landed_lines``
+    first; classifying them (the JSON work) then runs on every core."""
     con.execute(CLASSIFIED_SQL)
     for path in files:
         if path.name.endswith(".parquet"):
@@ -147,31 +148,34 @@ def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
                 "select line from read_csv($path, columns={'line': 'VARCHAR'}, header=false, "
                 "delim=chr(1), quote='', escape='', auto_detect=false, strict_mode=false)"
             )
-        lines = f"""
-            select $name as source_file, line_number, line as raw_record from (
-                select row_number() over () as line_number, line from ({source})
-            ) where line is not null and trim(line) <> ''
-        """
         try:
-            con.execute(f"insert into classified {_classify_sql(lines)}", {"path": str(path), "name": path.name})
+            con.execute(
+                f"""
+                create or replace temp table landed_lines as
+                select $name as source_file, line_number, line as raw_record from (
+                    select row_number() over () as line_number, line from ({source})
+                ) where line is not null and (starts_with(line, '{{') or trim(line) <> '')  -- trim: the rare rest
+                """,
+                {"path": str(path), "name": path.name},
+            )
+            con.execute(f"insert into classified {_classify_sql()}")
         except duckdb.Error as exc:
             raise UsageError(
                 f"cannot read landing file {path}: {exc}. "
                 "Fix or remove the file, then re-run this arrival day."
             ) from exc
+    con.execute("drop table if exists landed_lines")
 
 
-def _classify_sql(landed_lines: str) -> str:
-    """SQL over the lines of ``landed_lines`` (source_file, line_number, raw_record) giving the
+def _classify_sql() -> str:
+    """SQL over temp table ``landed_lines`` (source_file, line_number, raw_record) giving the
     columns of ``classified``: the typed fields, the first failing rule and its detail."""
-    text_paths = ", ".join(f"'$.{f}'" for f in TEXT_FIELDS)
-    counter_paths = ", ".join(f"'$.{c}'" for c in USAGE_COUNTERS)
-    text_cols = ",\n".join(
-        f"nullif(json_extract_string(f[{i}], '$'), '') as {name}" for i, name in enumerate(TEXT_FIELDS, 1)
-    )
-    counter_cols = ",\n".join(
-        f"u[{i}] as raw_{c}, json_type(u[{i}]) as type_{c}" for i, c in enumerate(USAGE_COUNTERS, 1)
-    )
+    # One parse of each line into its fields (text fields as text, scalars as their JSON text),
+    # then one parse of the small usage object.
+    record_shape = "{" + ", ".join([*(f'"{f}": "VARCHAR"' for f in TEXT_FIELDS), '"usage": "JSON"']) + "}"
+    usage_shape = "{" + ", ".join(f'"{c}": "JSON"' for c in USAGE_COUNTERS) + "}"
+    text_cols = ",\n".join(f"nullif(f.{name}, '') as {name}" for name in TEXT_FIELDS)
+    counter_cols = ",\n".join(f"u.{c} as raw_{c}, json_type(u.{c}) as type_{c}" for c in USAGE_COUNTERS)
     missing = " ,".join(f"case when {f} is null then '{f}' end" for f in REQUIRED_TEXT_FIELDS)
     counter_values = ",\n".join(
         f"case when type_{c} in ('BIGINT', 'UBIGINT') then try_cast(raw_{c} as bigint) "
@@ -182,24 +186,24 @@ def _classify_sql(landed_lines: str) -> str:
         f"case when {c} is null or {c} < 0 then 'usage.{c} = ' || raw_{c} end" for c in USAGE_COUNTERS
     )
     return f"""
-    with landed_lines as ({landed_lines}
-    ), parsed as (
+    with parsed as (
         select source_file, line_number, raw_record,
-               coalesce(case when json_valid(raw_record) then json_type(raw_record) = 'OBJECT' end, false)
+               coalesce(case when json_valid(raw_record)
+                             then starts_with(raw_record, '{{') or json_type(raw_record) = 'OBJECT' end, false)
                    as is_object
         from landed_lines
     ), extracted as (
-        select *, case when is_object then json_extract(raw_record, [{text_paths}, '$.usage']) end as f
+        select *, case when is_object then from_json(raw_record, '{record_shape}') end as f
         from parsed
     ), fields as (
         select source_file, line_number, raw_record, is_object,
                {text_cols},
-               f[{len(TEXT_FIELDS) + 1}] as usage_json,
-               json_type(f[{len(TEXT_FIELDS) + 1}]) as usage_type
+               f.usage as usage_json,
+               json_type(f.usage) as usage_type
         from extracted
     ), counters as (
         select *,
-               case when usage_type = 'OBJECT' then json_extract(usage_json, [{counter_paths}]) end as u
+               case when usage_type = 'OBJECT' then from_json(usage_json, '{usage_shape}') end as u
         from fields
     ), typed as (
         select * exclude (u),

@@ -42,7 +42,8 @@ class MeterlinePaths(dg.ConfigurableResource):
         return dataclasses.replace(defaults, **overrides)
 
     def connect_warehouse(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return warehouse.connect(self.settings().warehouse, read_only=read_only)
+        settings = self.settings()
+        return warehouse.connect(settings.warehouse, settings.duckdb_memory_limit, read_only=read_only)
 
     @contextmanager
     def built_warehouse(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -45,10 +46,16 @@ def prepare_instance(settings: Settings):
 
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
-    if not config.exists():
-        shutil.copyfile(INSTANCE_TEMPLATE, config)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return DagsterInstance.get()
+    # Two first runs started at once would both write dagster.yaml and create the instance's
+    # SQLite tables, and one fails ("table already exists"): create them under a lock.
+    with open(settings.dagster_home / ".instance.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not config.exists():
+            shutil.copyfile(INSTANCE_TEMPLATE, config)
+        instance = DagsterInstance.get()
+        instance.get_run_records(limit=1)
+    return instance
 
 
 def failure_messages(events: list) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ DEFAULTS: dict[str, str] = {
 
     "METERLINE_RAW": "data/raw",
     "METERLINE_SPARK_WAREHOUSE": "data/spark_warehouse",
+    # The most memory DuckDB may use in each process (meterline's, and dbt's): beyond it, DuckDB
+    # spills to disk. DuckDB's own default, 80% of the machine, lets a 5M-record day grow the
+    # process tree past 4 GB.
+    "METERLINE_DUCKDB_MEMORY_LIMIT": "2GB",
 }
 
 
@@ -57,6 +62,13 @@ def _number(name: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise UsageError(f"{name}={text!r} is not a number from {low:g} to {high:g}; fix or unset it")
     return value
+
+
+def _memory_limit() -> str:
+    text = (os.environ.get("METERLINE_DUCKDB_MEMORY_LIMIT") or DEFAULTS["METERLINE_DUCKDB_MEMORY_LIMIT"]).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text, flags=re.IGNORECASE):
+        raise UsageError(f"METERLINE_DUCKDB_MEMORY_LIMIT={text!r} is not a size like 2GB or 512MB; fix or unset it")
+    return text
 
 
 def _engine() -> str:
@@ -83,6 +95,8 @@ class Settings:
     engine: str
     # Local Spark only: table folders and the Hive metastore of the Spark warehouse.
     spark_warehouse: Path
+    # DuckDB's memory_limit in every process that opens the warehouse, dbt's included.
+    duckdb_memory_limit: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -100,6 +114,7 @@ class Settings:
             raw=_path("METERLINE_RAW"),
             engine=_engine(),
             spark_warehouse=_path("METERLINE_SPARK_WAREHOUSE"),
+            duckdb_memory_limit=_memory_limit(),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -113,6 +128,7 @@ class Settings:
             "METERLINE_RAW": str(self.raw),
             "METERLINE_ENGINE": self.engine,
             "METERLINE_SPARK_WAREHOUSE": str(self.spark_warehouse),
+            "METERLINE_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "DAGSTER_HOME": str(self.dagster_home),
             "TZ": "UTC",
         }

@@ -11,12 +11,13 @@ class WarehouseLockedError(RuntimeError):
     """Another process holds the warehouse's write lock."""
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse DuckDB file (created with its folder when missing)."""
+def connect(path: Path, memory_limit: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse DuckDB file (created with its folder when missing), DuckDB's memory
+    capped at ``memory_limit`` (it spills to disk beyond)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLockedError(
@@ -24,3 +25,5 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
                 "Wait for the running meterline/Dagster run to finish, or stop it, then retry."
             ) from exc
         raise
+    con.execute(f"set memory_limit = '{memory_limit}'")
+    return con

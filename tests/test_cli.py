@@ -1,4 +1,4 @@
-"""Bad arguments to `meterline materialize`: one line naming the problem, exit code 2."""
+"""Bad arguments and settings of `meterline materialize`: one line naming the problem, exit code 2."""
 
 from __future__ import annotations
 
@@ -43,3 +43,24 @@ def test_a_catalog_that_is_not_csv_exits_2_naming_it(
     assert main(["materialize", "--from", "2026-11-05", "--to", "2026-11-05"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "prices.json" in err
+
+
+def test_a_memory_limit_that_is_not_a_size_exits_2_naming_it(
+    installation: Installation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    installation.write_catalog()
+    monkeypatch.setenv("METERLINE_DUCKDB_MEMORY_LIMIT", "lots")
+    assert main(["materialize", "--from", "2026-11-05", "--to", "2026-11-05"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "METERLINE_DUCKDB_MEMORY_LIMIT='lots'" in err
+
+
+def test_the_warehouse_is_opened_with_the_configured_memory_limit(
+    installation: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.resources import MeterlinePaths
+
+    monkeypatch.setenv("METERLINE_DUCKDB_MEMORY_LIMIT", "300MB")
+    with MeterlinePaths().connect_warehouse() as con:
+        limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    assert limit == "286.1 MiB"  # 300 MB as DuckDB shows it

@@ -1,7 +1,18 @@
-{#- The arrival-day window a run processes, [arrival_start, arrival_end), from --vars. -#}
+{#- The arrival-day window a run processes, [start, end): METERLINE_ARRIVAL_START/END, set by
+    Dagster for its dbt process, else the vars arrival_start/arrival_end (dbt_project.yml, or
+    --vars by hand). Environment, not --vars, from Dagster: dbt re-parses the whole project when
+    its --vars change, but only the files that read an environment variable when that changes. -#}
+{% macro arrival_start() -%}
+    {{ env_var('METERLINE_ARRIVAL_START', var('arrival_start')) }}
+{%- endmacro %}
+
+{% macro arrival_end() -%}
+    {{ env_var('METERLINE_ARRIVAL_END', var('arrival_end')) }}
+{%- endmacro %}
+
 {% macro in_arrival_window(column) -%}
-    {{ column }} >= cast('{{ var("arrival_start") }}' as date)
-    and {{ column }} < cast('{{ var("arrival_end") }}' as date)
+    {{ column }} >= cast('{{ arrival_start() }}' as date)
+    and {{ column }} < cast('{{ arrival_end() }}' as date)
 {%- endmacro %}
 
 {#- The partitions a run rebuilds, as DATEs: the event days of int_batch_event_days (grain 'day')

@@ -1,7 +1,6 @@
 """The dbt models as Dagster assets, run for the window of arrival days of a run."""
 
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -28,10 +27,12 @@ class MeterlineTranslator(DagsterDbtTranslator):
         return dbt_resource_props["fqn"][1] if len(dbt_resource_props["fqn"]) > 2 else None
 
 
-def dbt_build_args(window: dg.TimeWindow) -> list[str]:
-    """``dbt build`` for the arrival days of ``window`` ([start, end), UTC)."""
-    window_vars = {"arrival_start": window.start.date().isoformat(), "arrival_end": window.end.date().isoformat()}
-    return ["build", "--vars", json.dumps(window_vars)]
+def dbt_window_env(window: dg.TimeWindow) -> dict[str, str]:
+    """The environment giving dbt the arrival days of ``window`` ([start, end), UTC); read by the
+    macros of dbt_project/macros/batch_window.sql. Not --vars: a change of --vars makes dbt
+    re-parse the whole project on every run."""
+    return {"METERLINE_ARRIVAL_START": window.start.date().isoformat(),
+            "METERLINE_ARRIVAL_END": window.end.date().isoformat()}  # fmt: skip
 
 
 @dbt_assets(
@@ -52,7 +53,8 @@ def meterline_dbt_models(
         from orchestration.spark import spark_session
 
         spark_session(settings)
-    args = dbt_build_args(context.partition_time_window)
-    context.log.info(f"dbt {' '.join(args)}")
+    window = dbt_window_env(context.partition_time_window)
+    os.environ.update(window)
+    context.log.info("dbt build for arrival days " + " .. ".join(window.values()) + " (end excluded)")
     # The tests' results also go to the run's data-quality report (orchestration/checks.py).
-    yield from recording_dbt_tests(context, settings, dbt.cli(args, context=context).stream())
+    yield from recording_dbt_tests(context, settings, dbt.cli(["build"], context=context).stream())

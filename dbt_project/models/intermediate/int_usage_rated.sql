@@ -1,7 +1,11 @@
+{{ config(materialized='view') }}
+
 -- Each counted request with its purpose and the price row in force at its
 -- created_at (the greatest effective_from <= created_at for its provider and
 -- model), costed with the formulas of pricing.md in exact DECIMAL.
 -- Requests without such a row keep NULL prices and costs (is_priced = false).
+-- A view: fct_cost and int_unpriced_usage read it once each, and writing a day of
+-- wide rated rows to a table cost as much as costing them.
 with priced as (
     select
         requests.*,
