@@ -9,12 +9,14 @@ ingestion writes it on both engines) and each relation of the schemas dbt builds
 - a table: its own files under its metastore location (``<location>/*.parquet``, or
   ``<location>/<column>=*/.../*.parquet`` with the partition columns typed as in Spark),
   read in place, nothing copied;
-- a view, or a table without files yet (e.g. an empty ``int_unpriced_usage``): written by
-  Spark as Parquet into the run's export folder (a zero-row table as a file of its columns).
+- a view of marts or quarantine (``rejected_usage``), or a table without files yet (e.g. an
+  empty ``int_unpriced_usage``): written by Spark as Parquet into the run's export folder
+  (a zero-row table as a file of its columns).
 
 Which is which is looked up in Spark once per run, by the first :func:`connect` after dbt,
 and kept in ``relations.json`` of the export folder with the exports; the run's resource
-deletes the folder when the run ends (``MeterlinePaths.teardown_after_execution``).
+deletes the folder when the run ends (``MeterlinePaths.teardown_after_execution``). DuckDB's
+memory is capped at ``$METERLINE_DUCKDB_MEMORY_LIMIT``, as on the warehouse.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ import duckdb
 from orchestration.settings import Settings
 
 # The schemas dbt builds on Spark that Python reads (staging holds views over raw, which
-# Python reads from the DuckDB warehouse).
+# Python reads from the DuckDB warehouse), and those whose views it reads: the views of
+# intermediate (int_usage_rated) are steps inside dbt, and exporting one would compute it again.
 SCHEMAS = ("intermediate", "marts", "quarantine")
+VIEW_SCHEMAS = ("marts", "quarantine")
 MANIFEST = "relations.json"
 WAREHOUSE = "duckdb_warehouse"  # the DuckDB warehouse's name in the connection
 # Spark type of a partition column -> its DuckDB type.
@@ -86,11 +90,12 @@ def _export(spark: Any, name: str, folder: Path) -> dict[str, Any]:
     return {"columns": rows.columns, "files": str(target / "*.parquet"), "hive_types": {}}
 
 
-def _relation(spark: Any, name: str, folder: Path) -> dict[str, Any]:
-    """Where DuckDB reads relation ``name``: its table files, or Spark's export of it."""
+def _relation(spark: Any, name: str, folder: Path) -> dict[str, Any] | None:
+    """Where DuckDB reads relation ``name``: its table files, or Spark's export of it; None for
+    a view outside VIEW_SCHEMAS."""
     columns, partitions, details = _describe(spark, name)
     if details.get("Type") == "VIEW":
-        return _export(spark, name, folder)
+        return _export(spark, name, folder) if name.split(".")[0] in VIEW_SCHEMAS else None
     if details.get("Provider", "").lower() != "parquet" or not details.get("Location"):
         raise RuntimeError(
             f"Spark table {name} is not a Parquet table with a location (provider {details.get('Provider')!r}); "
@@ -127,7 +132,7 @@ def _describe_run(settings: Settings, folder: Path) -> dict[str, dict[str, Any]]
         for row in spark.sql(f"show tables in {schema}").collect()
         if not row.isTemporary
     ]
-    relations = {name: _relation(spark, name, folder) for name in names}
+    relations = {name: relation for name in names if (relation := _relation(spark, name, folder))}
     staging = folder / f".{MANIFEST}.tmp"
     staging.write_text(json.dumps(relations, indent=1), encoding="utf-8")
     os.replace(staging, folder / MANIFEST)
@@ -162,7 +167,7 @@ def connect(settings: Settings, run_id: str) -> duckdb.DuckDBPyConnection:
         relations = json.loads(manifest.read_text(encoding="utf-8"))
     else:
         relations = _describe_run(settings, folder)
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit})
     try:
         con.execute(f"attach {_literal(str(settings.warehouse))} as {WAREHOUSE} (read_only)")
         for schema in sorted({"raw", *(name.split(".")[0] for name in relations)}):
