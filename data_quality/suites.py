@@ -52,7 +52,11 @@ PROMPT_PARTS = "cached_input_tokens + cache_write_tokens as cached_and_cache_wri
 # is compared exactly in SQL (total_is_sum_of_parts here, reconciliation in data_quality.checks);
 # its type is enforced by the dbt contract of fct_cost.
 COST_SIGNS = tuple(f"{cost}_sign" for cost in COSTS)
-RESULT_FORMAT = {
+# A chunk is validated for pass/fail only (BOOLEAN_ONLY: no unexpected rows are gathered, ~40%
+# faster); a chunk that fails is validated again with DETAILS, which counts and names its
+# offending rows, and that result replaces the first in the GX project.
+PASS_FAIL_FORMAT = {"result_format": "BOOLEAN_ONLY"}
+DETAILS_FORMAT = {
     "result_format": "SUMMARY",
     "unexpected_index_column_names": [KEY_COLUMN],
     "partial_unexpected_count": MAX_OFFENDING_ROWS,
@@ -201,7 +205,8 @@ class _Merged:
         self.expectations: dict[str, dict[str, Any]] = {}
         self.offending: list[dict[str, Any]] = []
 
-    def add(self, validation: Any) -> None:
+    def add(self, validation: Any, rows: int) -> None:
+        """Add one chunk's validation of ``rows`` rows (a pass/fail-only result counts every row)."""
         for result in validation.results:
             config = result.expectation_config
             columns = {k: v for k, v in config.kwargs.items() if k in ("column", "column_A", "column_B")}
@@ -211,7 +216,7 @@ class _Merged:
             )
             details = result.result or {}
             entry["success"] = entry["success"] and bool(result.success)
-            entry["element_count"] += details.get("element_count") or 0
+            entry["element_count"] += details.get("element_count", rows)
             entry["unexpected_count"] += details.get("unexpected_count") or 0
             if result.exception_info and result.exception_info.get("raised_exception"):
                 entry["error"] = result.exception_info.get("exception_message")
@@ -249,8 +254,12 @@ def validate(
         for chunk in range(chunks):
             batch = _batch(con, suite, days, chunk, chunks)
             run_id = RunIdentifier(run_name=f"{scope.partition or 'all'} chunk {chunk + 1} of {chunks}", run_time=run_time)
-            merged.add(definition.run(batch_parameters={"dataframe": batch}, result_format=RESULT_FORMAT, run_id=run_id))
-            del batch
+            parameters = {"dataframe": batch}
+            validation = definition.run(batch_parameters=parameters, result_format=PASS_FAIL_FORMAT, run_id=run_id)
+            if not validation.success:
+                validation = definition.run(batch_parameters=parameters, result_format=DETAILS_FORMAT, run_id=run_id)
+            merged.add(validation, len(batch))
+            del batch, parameters
         context.build_data_docs()
     failed = merged.failed
     unexpected = sum(entry["unexpected_count"] for entry in failed)

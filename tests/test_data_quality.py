@@ -324,6 +324,11 @@ def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(warehouse: duckdb.
     }
     assert {r["request_id"] for r in result.offending_rows} == {"d2-1", "d2-2", "d2-3"}
     assert (tmp_path / "data_docs" / "index.html").is_file()
+    # One stored result per chunk: a failing chunk's detailed result replaced its pass/fail one.
+    stored = [json.loads(p.read_text()) for p in (tmp_path / "gx").rglob("validations/fct_cost_suite/**/*.json")]
+    assert len(stored) == 6
+    counts = sorted(r["result"]["unexpected_count"] for v in stored for r in v["results"] if not r["success"])
+    assert counts == [1, 1, 2]
 
 
 def test_the_raw_records_suite_fails_on_a_broken_record(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
