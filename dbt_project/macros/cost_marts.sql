@@ -52,10 +52,25 @@
     {%- set source_filter = 'partition_date' if partition_grain == 'day'
         else 'cast(' ~ dbt.date_trunc('month', 'partition_date') ~ ' as date)' %}
 
+{#- The period is computed before the grouping, which then groups by plain columns only: Spark's
+    analyzer compares a grouped expression with the selected one, and was seen (once, under load)
+    to fail that comparison for the same date_trunc expression (MISSING_AGGREGATION). -#}
+
 -- depends_on: {{ ref('int_batch_event_days') }}
-with grouped as (
+with source_rows as (
     select
         cast({{ period }} as {{ dbt.type_timestamp() }}) as period_start,
+        {%- for column in shape.dimensions + cost_measures() %}
+        {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ source }}
+    where {{ source_filter }} in ({{ batch_partitions(partition_grain) }})
+    {%- if source_grain is none and table == 'cost_cube' %}
+        and billing_mode = 'payg'
+    {%- endif %}
+), grouped as (
+    select
+        period_start,
         {%- for dimension in shape.dimensions %}
         {{ dimension }},
         {%- endfor %}
@@ -63,13 +78,9 @@ with grouped as (
         cast(sum({{ measure }}) as {{ money_type() if measure.endswith('_cost') else 'bigint' }}) as {{ measure }}
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from {{ source }}
-    where {{ source_filter }} in ({{ batch_partitions(partition_grain) }})
-    {%- if source_grain is none and table == 'cost_cube' %}
-        and billing_mode = 'payg'
-    {%- endif %}
+    from source_rows
     group by
-        cast({{ period }} as {{ dbt.type_timestamp() }})
+        period_start
         {%- for dimension in shape.dimensions %},
         {{ dimension }}
         {%- endfor %}
