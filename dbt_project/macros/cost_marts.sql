@@ -53,8 +53,8 @@
         else 'cast(' ~ dbt.date_trunc('month', 'partition_date') ~ ' as date)' %}
 
 {#- The period is computed before the grouping, which then groups by plain columns only: Spark's
-    analyzer compares a grouped expression with the selected one, and was seen (once, under load)
-    to fail that comparison for the same date_trunc expression (MISSING_AGGREGATION). -#}
+    analyzer compares a grouped expression with the selected one, and once (a CI rehearsal, not
+    reproduced alone) failed that comparison for the same date_trunc expression (MISSING_AGGREGATION). -#}
 
 -- depends_on: {{ ref('int_batch_event_days') }}
 with source_rows as (
