@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets.catalog import price_catalog
 from orchestration.assets.dbt import meterline_dbt_models
 from orchestration.assets.ingestion import raw_usage
 from orchestration.assets.serving import build_serving_asset
 from orchestration.checks import build_asset_checks
-from orchestration.dbt_project import DBT_EXECUTABLE, meterline_dbt
+from orchestration.dbt_project import DBT_EXECUTABLE, MeterlineDbtCli, meterline_dbt
 from orchestration.locking import WarehouseWriter
 from orchestration.schedules import build_nightly_schedule
 from orchestration.sensors import build_late_files_sensor
@@ -36,7 +35,7 @@ defs = dg.Definitions(
     schedules=[build_nightly_schedule(meterline_job)],
     sensors=[build_late_files_sensor(meterline_job)],
     resources={
-        "dbt": DbtCliResource(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE),
+        "dbt": MeterlineDbtCli(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE),
         "paths": WarehouseWriter(),
     },
 )

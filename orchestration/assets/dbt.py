@@ -6,10 +6,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from orchestration.checks import recording_dbt_tests
-from orchestration.dbt_project import meterline_dbt
+from orchestration.dbt_project import MeterlineDbtCli, meterline_dbt
 from orchestration.partitions import arrival_days
 from orchestration.resources import MeterlinePaths
 
@@ -43,7 +43,7 @@ def dbt_window_env(window: dg.TimeWindow) -> dict[str, str]:
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def meterline_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: MeterlinePaths
+    context: dg.AssetExecutionContext, dbt: MeterlineDbtCli, paths: MeterlinePaths
 ) -> Iterator[Any]:
     # dbt's profile reads the engine and the warehouse from the environment of its process.
     settings = paths.settings()
