@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -43,16 +45,42 @@ class MeterlineDbtCli(DbtCliResource):
 
 
 _PARTIAL_PARSE = "partial_parse.msgpack"
+# What the last parse read (see _parse_inputs): the same inputs again need no parse.
+_PARSED_INPUTS = "parsed_inputs.json"
+_NOT_PARSED = ("target", "logs", "dbt_packages")
+
+
+def _parse_inputs() -> dict[str, Any]:
+    """What a parse of the project depends on: each project file (path, size, modification
+    time), the dbt versions, and the environment variables dbt's profile and project may read
+    (every ``METERLINE_*`` and ``DBT_*``: the profile holds the warehouse path and the engine)."""
+    files = sorted(
+        [str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns]
+        for path in DBT_PROJECT_DIR.rglob("*")
+        if path.is_file() and path.relative_to(DBT_PROJECT_DIR).parts[0] not in _NOT_PARSED
+    )
+    return {
+        "files": files,
+        "versions": {package: importlib.metadata.version(package) for package in ("dbt-core", "dbt-duckdb")},
+        "environment": {key: value for key, value in sorted(os.environ.items()) if key.startswith(("METERLINE_", "DBT_"))},
+    }
 
 
 def prepare_manifest() -> None:
     """Parse the dbt project into target/manifest.json. The CLI and the tests call
     this before loading the definitions; under ``dagster dev`` it runs on import, below.
 
-    Each parse writes into a scratch folder and the finished manifest replaces the old one
-    in one rename: a process loading the definitions meanwhile (a concurrent ``meterline``
-    command, a run) never reads half a file."""
+    A parse whose inputs (:func:`_parse_inputs`) are those of the last parse is skipped: dbt
+    would only confirm that nothing changed, ~3 s a command. Each parse writes into a scratch
+    folder and the finished manifest replaces the old one in one rename: a process loading the
+    definitions meanwhile (a concurrent ``meterline`` command, a run) never reads half a file."""
     target = Path(meterline_dbt.manifest_path).parent
+    inputs = _parse_inputs()
+    parsed = target / _PARSED_INPUTS
+    with contextlib.suppress(OSError, ValueError):
+        if meterline_dbt.manifest_path.exists() and (target / _PARTIAL_PARSE).exists():
+            if json.loads(parsed.read_text()) == inputs:
+                return
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as scratch:
         if (target / _PARTIAL_PARSE).exists():  # lets dbt re-parse only what changed
@@ -66,8 +94,10 @@ def prepare_manifest() -> None:
         )  # fmt: skip
         if parse.returncode != 0:
             raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{parse.stdout}{parse.stderr}")
+        (Path(scratch) / _PARSED_INPUTS).write_text(json.dumps(inputs))
         os.replace(Path(scratch) / _PARTIAL_PARSE, target / _PARTIAL_PARSE)
         os.replace(Path(scratch) / "manifest.json", meterline_dbt.manifest_path)
+        os.replace(Path(scratch) / _PARSED_INPUTS, parsed)
 
 
 # Before orchestration.assets.dbt reads the manifest: a fresh clone has none yet.

@@ -1,10 +1,14 @@
-"""How a run hands its window of arrival days to dbt: through the environment, so that dbt
-does not re-parse the whole project on every run (it does when --vars change)."""
+"""How meterline runs dbt without parsing more than it must: a run hands its window of arrival
+days to dbt through the environment (a change of --vars re-parses the whole project), and a
+command parses the project only when something dbt reads has changed."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_window_env
 from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import Installation
 
 
@@ -41,3 +45,31 @@ def test_a_new_window_is_compiled_in_without_a_full_reparse(installation: Instal
     compiled = next(target.glob("compiled/**/int_batch_event_days.sql")).read_text()
     assert "'2026-11-05'" in compiled and "'2026-11-06'" in compiled
     assert "2026-10-30" not in compiled
+
+
+def _prepare_manifest(clone: Path, **env: str) -> tuple[int, list[str]]:
+    """prepare_manifest in a new process on ``clone``'s project: (manifest mtime, node ids)."""
+    code = ("import json; from orchestration.dbt_project import meterline_dbt as p, prepare_manifest; "
+            "prepare_manifest(); print(json.dumps([p.manifest_path.stat().st_mtime_ns, "
+            "sorted(json.loads(p.manifest_path.read_text())['nodes'])]))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=clone, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(clone), "TZ": "UTC", **env})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    mtime, nodes = json.loads(done.stdout.splitlines()[-1])
+    return mtime, nodes
+
+
+def test_the_project_is_parsed_again_only_when_what_dbt_reads_changed(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    for folder in ("orchestration", "dbt_project"):
+        shutil.copytree(REPO_ROOT / folder, clone / folder, ignore=shutil.ignore_patterns("target", "logs", "__pycache__"))
+    parsed, nodes = _prepare_manifest(clone)
+    assert "model.meterline.fct_cost" in nodes
+    assert _prepare_manifest(clone) == (parsed, nodes)  # nothing changed: the manifest is not rewritten
+
+    (clone / "dbt_project" / "models" / "marts" / "probe.sql").write_text("select 1 as probe\n")
+    edited, nodes = _prepare_manifest(clone)
+    assert edited > parsed and "model.meterline.probe" in nodes  # a new model is in the next manifest
+
+    elsewhere = str(tmp_path / "elsewhere.duckdb")  # the profile reads the warehouse path
+    assert _prepare_manifest(clone, METERLINE_WAREHOUSE=elsewhere)[0] > edited
