@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -45,25 +46,24 @@ class MeterlineDbtCli(DbtCliResource):
 
 
 _PARTIAL_PARSE = "partial_parse.msgpack"
-# What the last parse read (see _parse_inputs): the same inputs again need no parse.
-_PARSED_INPUTS = "parsed_inputs.json"
+# The digest of what the last parse read (see _parse_inputs): the same inputs need no parse.
+_PARSED_INPUTS = "parsed_inputs.sha256"
 _NOT_PARSED = ("target", "logs", "dbt_packages")
 
 
-def _parse_inputs() -> dict[str, Any]:
-    """What a parse of the project depends on: each project file (path, size, modification
-    time), the dbt versions, and the environment variables dbt's profile and project may read
-    (every ``METERLINE_*`` and ``DBT_*``: the profile holds the warehouse path and the engine)."""
+def _parse_inputs() -> str:
+    """A digest of what a parse of the project depends on: each project file (path, size,
+    modification time), the dbt versions, and the environment variables dbt's profile and
+    project may read (every ``METERLINE_*`` and ``DBT_*``: the profile holds the warehouse path
+    and the engine). A digest, not the values: a ``DBT_ENV_SECRET_*`` is never written down."""
     files = sorted(
-        [str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns]
+        (str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns)
         for path in DBT_PROJECT_DIR.rglob("*")
         if path.is_file() and path.relative_to(DBT_PROJECT_DIR).parts[0] not in _NOT_PARSED
     )
-    return {
-        "files": files,
-        "versions": {package: importlib.metadata.version(package) for package in ("dbt-core", "dbt-duckdb")},
-        "environment": {key: value for key, value in sorted(os.environ.items()) if key.startswith(("METERLINE_", "DBT_"))},
-    }
+    versions = [importlib.metadata.version(package) for package in ("dbt-core", "dbt-duckdb")]
+    environment = sorted((key, value) for key, value in os.environ.items() if key.startswith(("METERLINE_", "DBT_")))
+    return hashlib.sha256(json.dumps([files, versions, environment]).encode()).hexdigest()
 
 
 def prepare_manifest() -> None:
@@ -75,11 +75,11 @@ def prepare_manifest() -> None:
     folder and the finished manifest replaces the old one in one rename: a process loading the
     definitions meanwhile (a concurrent ``meterline`` command, a run) never reads half a file."""
     target = Path(meterline_dbt.manifest_path).parent
-    inputs = _parse_inputs()
+    digest = _parse_inputs()
     parsed = target / _PARSED_INPUTS
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError):
         if meterline_dbt.manifest_path.exists() and (target / _PARTIAL_PARSE).exists():
-            if json.loads(parsed.read_text()) == inputs:
+            if parsed.read_text() == digest:
                 return
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as scratch:
@@ -94,7 +94,7 @@ def prepare_manifest() -> None:
         )  # fmt: skip
         if parse.returncode != 0:
             raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{parse.stdout}{parse.stderr}")
-        (Path(scratch) / _PARSED_INPUTS).write_text(json.dumps(inputs))
+        (Path(scratch) / _PARSED_INPUTS).write_text(digest)
         os.replace(Path(scratch) / _PARTIAL_PARSE, target / _PARTIAL_PARSE)
         os.replace(Path(scratch) / "manifest.json", meterline_dbt.manifest_path)
         os.replace(Path(scratch) / _PARSED_INPUTS, parsed)
