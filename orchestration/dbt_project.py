@@ -56,11 +56,10 @@ def _parse_inputs() -> str:
     modification time), the dbt versions, and the environment variables dbt's profile and
     project may read (every ``METERLINE_*`` and ``DBT_*``: the profile holds the warehouse path
     and the engine). A digest, not the values: a ``DBT_ENV_SECRET_*`` is never written down."""
-    files = sorted(
-        (str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns)
-        for path in DBT_PROJECT_DIR.rglob("*")
-        if path.is_file() and path.relative_to(DBT_PROJECT_DIR).parts[0] not in _NOT_PARSED
-    )
+    # Not descending into target/, which holds a folder of dbt artifacts per run.
+    tops = [top for top in DBT_PROJECT_DIR.iterdir() if top.name not in _NOT_PARSED]
+    paths = [path for top in tops for path in (top.rglob("*") if top.is_dir() else [top]) if path.is_file()]
+    files = sorted((str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns) for path in paths)
     versions = [importlib.metadata.version(package) for package in ("dbt-core", "dbt-duckdb")]
     environment = sorted((key, value) for key, value in os.environ.items() if key.startswith(("METERLINE_", "DBT_")))
     return hashlib.sha256(json.dumps([files, versions, environment]).encode()).hexdigest()
