@@ -1,6 +1,6 @@
 """Benchmark a night of meterline: scale, growth, and the obvious alternatives (issue 7).
 
-    .venv/bin/python bench/benchmark.py                      # everything (about an hour on 2 cores)
+    .venv/bin/python bench/benchmark.py                      # everything (~35 min on 2 cores)
     .venv/bin/python bench/benchmark.py --rows 1000000 --repeats 1 --skip growth
     .venv/bin/python bench/benchmark.py --skip scale --growth-rows 200000
 
