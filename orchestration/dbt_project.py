@@ -13,13 +13,16 @@ import sys
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.compat import DBT_PYTHON_VERSION
 from dagster_dbt.dbt_project import using_dagster_dev
-from packaging import version
 
 from orchestration.settings import DBT_PROJECT_DIR
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 # The dbt installed beside this Python (a venv's bin/ need not be on PATH).
 _VENV_DBT = Path(sys.executable).with_name("dbt")
@@ -38,8 +41,8 @@ class MeterlineDbtCli(DbtCliResource):
     below 2 (not Fusion); both overrides are of dagster-dbt 0.29.27, which pyproject.toml pins."""
 
     @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
+    def _cli_version(self) -> Version:
+        return DBT_PYTHON_VERSION  # the dbt-core dagster-dbt imported and checked
 
     def _initialize_dbt_core_adapter(self, args: Any) -> None:
         return None
@@ -76,10 +79,9 @@ def prepare_manifest() -> None:
     target = Path(meterline_dbt.manifest_path).parent
     digest = _parse_inputs()
     parsed = target / _PARSED_INPUTS
-    with contextlib.suppress(OSError):
-        if meterline_dbt.manifest_path.exists() and (target / _PARTIAL_PARSE).exists():
-            if parsed.read_text() == digest:
-                return
+    with contextlib.suppress(OSError):  # no digest yet: parse
+        if meterline_dbt.manifest_path.exists() and (target / _PARTIAL_PARSE).exists() and parsed.read_text() == digest:
+            return
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as scratch:
         if (target / _PARTIAL_PARSE).exists():  # lets dbt re-parse only what changed
