@@ -75,13 +75,13 @@ def materialize(folder: Path, landing: Path, start: date, end: date, log: Path) 
     env = installation(folder, landing)
     measured = measure.run([METERLINE, "materialize", "--from", start.isoformat(), "--to", end.isoformat()],
                            env=env, log=log)  # fmt: skip
-    anatomy = steps.breakdown(Path(env["DAGSTER_HOME"]), measured.started_at, measured.wall_s, measured.rss_samples)
+    anatomy = steps.breakdown(Path(env["DAGSTER_HOME"]), measured.started_at, measured.wall_s, measured.samples)
     return {**_summary(measured), **anatomy}
 
 
 def _summary(measured: measure.Measured) -> dict:
-    """The measurement without its RSS timeline (kept out of the JSON)."""
-    return {key: value for key, value in asdict(measured).items() if key != "rss_samples"}
+    """The measurement without its RSS and CPU timeline (kept out of the JSON)."""
+    return {key: value for key, value in asdict(measured).items() if key != "samples"}
 
 
 def startup_anatomy(work: Path) -> dict[str, float]:
@@ -202,8 +202,8 @@ def markdown(results: dict) -> str:
     if "startup" in results:
         out += [f"Start-up anatomy: {json.dumps(results['startup'])}", ""]
     if results.get("scale"):
-        out += ["| records | tool | wall s (median) | records/s | peak RSS MB (time -v) | tree peak RSS MB | "
-                "load avg | vs DuckDB SQL |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        out += ["| records | tool | wall s (median) | records/s | CPU s | cores busy | peak RSS MB (time -v) | "
+                "tree peak RSS MB | load avg | vs DuckDB SQL |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for entry in results["scale"]:
             floor = median([run["duckdb_sql"]["wall_s"] for run in entry["runs"]])
             for tool in ("meterline", "duckdb_sql", "pandas"):
@@ -211,8 +211,10 @@ def markdown(results: dict) -> str:
                 if not runs:
                     continue
                 wall = median([r["wall_s"] for r in runs])
+                cpu = median([r["cpu_s"] for r in runs])
                 out.append(
                     f"| {entry['records_read']:,} | {tool} | {wall} | {round(entry['records_read'] / wall):,} | "
+                    f"{cpu} | {cpu / wall:.2f} | "
                     f"{median([r['max_rss_mb'] for r in runs]):.0f} | {median([r['tree_peak_rss_mb'] for r in runs]):.0f} "
                     f"| {median([r['load_before'] for r in runs])} | {wall / floor:.2f}x |"
                 )
@@ -230,6 +232,13 @@ def markdown(results: dict) -> str:
             peaks = [run["meterline"]["peak_rss_mb"] for run in entry["runs"]]
             out.append(f"| {entry['records_read']:,} | " + " | ".join(
                 f"{median([p.get(name, 0) for p in peaks]):.0f}" for name in rss_header) + " |")  # fmt: skip
+        cpu_header = list(results["scale"][0]["runs"][0]["meterline"]["phase_cpu_s"])
+        out += ["", "meterline CPU seconds per phase (whole process tree, both cores, median):", "",
+                "| records | " + " | ".join(cpu_header) + " |", "|---|" + "---|" * len(cpu_header)]  # fmt: skip
+        for entry in results["scale"]:
+            cpus = [run["meterline"]["phase_cpu_s"] for run in entry["runs"]]
+            out.append(f"| {entry['records_read']:,} | " + " | ".join(
+                str(median([c.get(name, 0) for c in cpus])) for name in cpu_header) + " |")  # fmt: skip
         out.append("")
         for entry in results["scale"]:
             firsts = [run["first_run"] for run in entry["runs"]]

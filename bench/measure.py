@@ -1,10 +1,12 @@
-"""Run one command as a measured subprocess: wall time and peak memory.
+"""Run one command as a measured subprocess: wall time, CPU time and peak memory.
 
 Peak RSS is taken two ways. ``max_rss_mb`` is GNU time's "Maximum resident set
 size" (``/usr/bin/time -v``): the largest single process of the tree (the
 command or one of its children, e.g. the dbt subprocess), not their sum.
 ``tree_peak_rss_mb`` samples the summed RSS of the whole process tree every
-0.2 s from /proc: what the machine must really hold at once.
+0.2 s from /proc: what the machine must really hold at once. ``cpu_s`` is GNU
+time's user + system time of the command and the children it waited for (dbt's
+process included): the work done, however it was spread over the cores.
 """
 
 from __future__ import annotations
@@ -21,46 +23,55 @@ from pathlib import Path
 GNU_TIME = "/usr/bin/time"
 SAMPLE_SECONDS = 0.2
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
 class Measured:
     wall_s: float
+    cpu_s: float
     max_rss_mb: float
     tree_peak_rss_mb: float
     load_before: float
     load_after: float
     started_at: float  # epoch seconds, to line the run's own event log up with the process
-    rss_samples: tuple[tuple[float, int], ...]  # (epoch seconds, tree RSS MB) every SAMPLE_SECONDS
+    # (epoch seconds, tree RSS MB, tree CPU seconds so far) every SAMPLE_SECONDS
+    samples: tuple[tuple[float, int, float], ...]
 
 
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _tree_rss(root: int) -> int:
-    """Summed RSS in bytes of ``root`` and all its descendants (Linux /proc)."""
+def _tree_usage(root: int) -> tuple[int, float]:
+    """Summed RSS in bytes and CPU seconds so far of ``root`` and all its descendants (Linux /proc).
+    A process's CPU counts its own time and that of the children it has waited for, so a finished
+    dbt process stays counted in meterline's."""
+    stats: dict[int, list[str]] = {}
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        stats[int(stat.parent.name)] = fields
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0, [root]
+    rss, ticks, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+            rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
         except OSError:
-            pass
-    return total
+            continue
+        ticks += sum(int(value) for value in stats[pid][11:15])  # utime, stime, cutime, cstime
+    return rss, ticks / CLOCK_TICKS
 
 
-def _sample(pid: int, stop: threading.Event, samples: list[tuple[float, int]]) -> None:
+def _sample(pid: int, stop: threading.Event, samples: list[tuple[float, int, float]]) -> None:
     while not stop.wait(SAMPLE_SECONDS):
-        samples.append((round(time.time(), 2), round(_tree_rss(pid) / 2**20)))
+        rss, cpu = _tree_usage(pid)
+        samples.append((round(time.time(), 2), round(rss / 2**20), round(cpu, 2)))
 
 
 def gnu_time_available() -> None:
@@ -87,12 +98,14 @@ def run(command: list[str], *, env: dict[str, str], log: Path, cwd: Path | None 
         raise RuntimeError(f"{' '.join(command)} exited {code}; see {log}")
     report = time_file.read_text()
     max_rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", report).group(1)) for kind in ("User", "System"))
     return Measured(
         wall_s=round(wall, 2),
+        cpu_s=round(cpu, 2),
         max_rss_mb=round(max_rss_kb / 1024),
-        tree_peak_rss_mb=max((mb for _, mb in samples), default=0),
+        tree_peak_rss_mb=max((mb for _, mb, _ in samples), default=0),
         load_before=load_before,
         load_after=load_average(),
         started_at=started,
-        rss_samples=tuple(samples),
+        samples=tuple(samples),
     )

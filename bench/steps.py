@@ -76,21 +76,29 @@ def _phase(step: str) -> str:
     return {DBT_STEP: "dbt", PUBLISH_STEP: "publish"}.get(step, "checks")
 
 
+def _cpu_at(samples: tuple[tuple[float, int, float], ...], moment: float) -> float:
+    """The process tree's CPU seconds at ``moment``: the last sample at or before it."""
+    return next((cpu for at, _, cpu in reversed(samples) if at <= moment), 0.0)
+
+
 def breakdown(
-    dagster_home: Path, process_start: float, process_wall: float, rss_samples: tuple[tuple[float, int], ...]
+    dagster_home: Path, process_start: float, process_wall: float, samples: tuple[tuple[float, int, float], ...]
 ) -> dict[str, object]:
     """Seconds per phase of one materialize process: start-up before the run, ingest, dbt (start-up
     and graph), checks, publish, Dagster's overhead between steps, and exit after the run; and the
-    peak RSS (MB, whole process tree) during each phase."""
+    peak RSS (MB, whole process tree) and CPU seconds (both cores) during each phase."""
     run_id, spans, (run_start, run_end) = step_times(dagster_home)
     steps = {key: round(end - start, 2) for key, (start, end) in spans.items()}
-    windows = {"startup_before_run": [(process_start, run_start)], "exit_after_run": [(run_end, process_start + process_wall)]}
+    process_end = process_start + process_wall
+    windows = {"startup_before_run": [(process_start, run_start)], "exit_after_run": [(run_end, process_end)]}
     for key, span in spans.items():
         windows.setdefault(_phase(key), []).append(span)
     peak_rss = {
-        phase: max((mb for at, mb in rss_samples if any(start <= at <= end for start, end in spans_)), default=0)
+        phase: max((mb for at, mb, _ in samples if any(start <= at <= end for start, end in spans_)), default=0)
         for phase, spans_ in windows.items()
     }
+    cpu = {phase: round(sum(_cpu_at(samples, end) - _cpu_at(samples, start) for start, end in spans_), 1)
+           for phase, spans_ in windows.items()}  # fmt: skip
     dbt = dbt_graph_seconds(run_id)
     ingest = sum(steps.get(key, 0.0) for key in INGEST_STEPS)
     dbt_step = steps.get(DBT_STEP, 0.0)
@@ -107,4 +115,4 @@ def breakdown(
         "dagster_between_steps": round(run_seconds - sum(steps.values()), 2),
         "exit_after_run": round(process_start + process_wall - run_end, 2),
     }
-    return {"run_id": run_id, "phases": phases, "steps": steps, "dbt": dbt, "peak_rss_mb": peak_rss}
+    return {"run_id": run_id, "phases": phases, "steps": steps, "dbt": dbt, "peak_rss_mb": peak_rss, "phase_cpu_s": cpu}
