@@ -64,7 +64,8 @@ def _tree_usage(root: int) -> tuple[int, float]:
             rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
         except OSError:
             continue
-        ticks += sum(int(value) for value in stats[pid][11:15])  # utime, stime, cutime, cstime
+        # utime, stime, cutime, cstime; a process that ended between the two reads counts no CPU here.
+        ticks += sum(int(value) for value in stats.get(pid, [])[11:15])
     return rss, ticks / CLOCK_TICKS
 
 
