@@ -10,9 +10,9 @@ own METERLINE_* folders and DAGSTER_HOME in a temp folder, as the installation's
 second run (its first, of an empty day, is measured apart), next to, on the same
 files and in the same repeat, baseline (a) bench/baseline.sql (one DuckDB script,
 no orchestration) and baseline (b) bench/baseline_pandas.py. Each is measured
-with /usr/bin/time -v (wall, peak RSS) and a /proc sampler (the whole process
-tree's RSS); meterline's time is split into phases from its Dagster event log
-and dbt's run_results (bench/steps.py). The first repeat checks that the three
+with /usr/bin/time -v (wall, CPU, peak RSS) and a /proc sampler (the whole process
+tree's RSS and CPU); meterline's time is split into phases from its Dagster event
+log and dbt's run_results (bench/steps.py). The first repeat checks that the three
 agree exactly (bench/equivalence.py).
 
 Growth: arrival day D re-run on a warehouse holding only D, and on one holding
