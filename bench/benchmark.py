@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -197,6 +198,17 @@ def environment() -> dict[str, str]:
     }
 
 
+def _phase_table(scale: list[dict], key: str, title: str, cell: Callable[[float], str]) -> list[str]:
+    """Markdown lines of one per-phase figure of meterline (``key`` of its runs), a row per size."""
+    header = list(scale[0]["runs"][0]["meterline"][key])
+    lines = ["", title, "", "| records | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    for entry in scale:
+        values = [run["meterline"][key] for run in entry["runs"]]
+        lines.append(f"| {entry['records_read']:,} | " + " | ".join(
+            cell(median([v.get(name, 0) for v in values])) for name in header) + " |")  # fmt: skip
+    return lines
+
+
 def markdown(results: dict) -> str:
     out = [f"Environment: {json.dumps(results['environment'])}", ""]
     if "startup" in results:
@@ -218,27 +230,11 @@ def markdown(results: dict) -> str:
                     f"{median([r['max_rss_mb'] for r in runs]):.0f} | {median([r['tree_peak_rss_mb'] for r in runs]):.0f} "
                     f"| {median([r['load_before'] for r in runs])} | {wall / floor:.2f}x |"
                 )
-        out += ["", "meterline phases (median seconds):", "",
-                "| records | " + " | ".join(steps_header := list(results["scale"][0]["runs"][0]["meterline"]["phases"]))
-                + " |", "|---|" + "---|" * len(steps_header)]  # fmt: skip
-        for entry in results["scale"]:
-            phases = [run["meterline"]["phases"] for run in entry["runs"]]
-            out.append(f"| {entry['records_read']:,} | " + " | ".join(
-                str(median([p[name] for p in phases])) for name in steps_header) + " |")  # fmt: skip
-        rss_header = list(results["scale"][0]["runs"][0]["meterline"]["peak_rss_mb"])
-        out += ["", "meterline peak RSS per phase (MB, whole process tree, median):", "",
-                "| records | " + " | ".join(rss_header) + " |", "|---|" + "---|" * len(rss_header)]  # fmt: skip
-        for entry in results["scale"]:
-            peaks = [run["meterline"]["peak_rss_mb"] for run in entry["runs"]]
-            out.append(f"| {entry['records_read']:,} | " + " | ".join(
-                f"{median([p.get(name, 0) for p in peaks]):.0f}" for name in rss_header) + " |")  # fmt: skip
-        cpu_header = list(results["scale"][0]["runs"][0]["meterline"]["phase_cpu_s"])
-        out += ["", "meterline CPU seconds per phase (whole process tree, both cores, median):", "",
-                "| records | " + " | ".join(cpu_header) + " |", "|---|" + "---|" * len(cpu_header)]  # fmt: skip
-        for entry in results["scale"]:
-            cpus = [run["meterline"]["phase_cpu_s"] for run in entry["runs"]]
-            out.append(f"| {entry['records_read']:,} | " + " | ".join(
-                str(median([c.get(name, 0) for c in cpus])) for name in cpu_header) + " |")  # fmt: skip
+        out += _phase_table(results["scale"], "phases", "meterline phases (median seconds):", str)
+        out += _phase_table(results["scale"], "peak_rss_mb",
+                            "meterline peak RSS per phase (MB, whole process tree, median):", lambda mb: f"{mb:.0f}")
+        out += _phase_table(results["scale"], "phase_cpu_s",
+                            "meterline CPU seconds per phase (whole process tree, both cores, median):", str)
         out.append("")
         for entry in results["scale"]:
             firsts = [run["first_run"] for run in entry["runs"]]

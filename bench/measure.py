@@ -56,17 +56,16 @@ def _tree_usage(root: int) -> tuple[int, float]:
             continue
         stats[int(stat.parent.name)] = fields
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    rss, ticks, todo = 0, 0, [root]
+    pages, ticks, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
-        try:
-            rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
-        except OSError:
-            continue
-        # utime, stime, cutime, cstime; a process that ended between the two reads counts no CPU here.
-        ticks += sum(int(value) for value in stats.get(pid, [])[11:15])
-    return rss, ticks / CLOCK_TICKS
+        # Fields after the command name: [11:15] utime, stime, cutime, cstime; [21] rss in pages.
+        fields = stats.get(pid, [])[11:22]
+        if fields:
+            ticks += sum(int(value) for value in fields[:4])
+            pages += int(fields[10])
+    return pages * PAGE_BYTES, ticks / CLOCK_TICKS
 
 
 def _sample(pid: int, stop: threading.Event, samples: list[tuple[float, int, float]]) -> None:

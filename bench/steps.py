@@ -113,6 +113,6 @@ def breakdown(
         "checks": round(checks, 2),
         "publish": round(publish, 2),
         "dagster_between_steps": round(run_seconds - sum(steps.values()), 2),
-        "exit_after_run": round(process_start + process_wall - run_end, 2),
+        "exit_after_run": round(process_end - run_end, 2),
     }
     return {"run_id": run_id, "phases": phases, "steps": steps, "dbt": dbt, "peak_rss_mb": peak_rss, "phase_cpu_s": cpu}
