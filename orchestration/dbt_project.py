@@ -28,9 +28,13 @@ if TYPE_CHECKING:
 _VENV_DBT = Path(sys.executable).with_name("dbt")
 DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") or "dbt")
 
+# Where dbt writes its artifacts (the manifest, partial parse, one folder per run): dbt's own
+# DBT_TARGET_PATH, relative to the project, as dbt and dagster-dbt read it; default target/.
+DBT_TARGET_PATH = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+
 # No fixed target: profiles.yml picks it from METERLINE_ENGINE when each dbt command runs,
 # so one process (a test session) can run either engine.
-meterline_dbt = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+meterline_dbt = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=DBT_TARGET_PATH)
 
 
 class MeterlineDbtCli(DbtCliResource):
@@ -49,9 +53,17 @@ class MeterlineDbtCli(DbtCliResource):
 
 
 _PARTIAL_PARSE = "partial_parse.msgpack"
+_MANIFEST = "manifest.json"
 # The digest of what the last parse read (see _parse_inputs): the same inputs need no parse.
 _PARSED_INPUTS = "parsed_inputs.sha256"
+# The last few parses, by digest: going back to inputs parsed before (another installation's
+# paths, the other engine) restores that parse instead of running dbt again.
+_PARSE_CACHE = "parse-cache"
+_PARSES_KEPT = 6
 _NOT_PARSED = ("target", "logs", "dbt_packages")
+# A run's window of arrival days (orchestration/assets/dbt.py): dbt renders it when it runs the
+# models, and re-parses only the files that read it when it changes; not an input of a parse.
+_PER_RUN = ("METERLINE_ARRIVAL_START", "METERLINE_ARRIVAL_END")
 
 
 def _parse_inputs() -> str:
@@ -64,7 +76,10 @@ def _parse_inputs() -> str:
     paths = [path for top in tops for path in (top.rglob("*") if top.is_dir() else [top]) if path.is_file()]
     files = sorted((str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns) for path in paths)
     versions = [importlib.metadata.version(package) for package in ("dbt-core", "dbt-duckdb")]
-    environment = sorted((key, value) for key, value in os.environ.items() if key.startswith(("METERLINE_", "DBT_")))
+    environment = sorted(
+        (key, value) for key, value in os.environ.items()
+        if key.startswith(("METERLINE_", "DBT_")) and not key.startswith(_PER_RUN)
+    )  # fmt: skip
     return hashlib.sha256(json.dumps([files, versions, environment]).encode()).hexdigest()
 
 
@@ -73,9 +88,12 @@ def prepare_manifest() -> None:
     this before loading the definitions; under ``dagster dev`` it runs on import, below.
 
     A parse whose inputs (:func:`_parse_inputs`) are those of the last parse is skipped: dbt
-    would only confirm that nothing changed, ~3 s a command. Each parse writes into a scratch
-    folder and the finished manifest replaces the old one in one rename: a process loading the
-    definitions meanwhile (a concurrent ``meterline`` command, a run) never reads half a file."""
+    would only confirm that nothing changed, ~3 s a command. Inputs parsed before (kept in
+    ``target/parse-cache/<digest>/``, the last few) are restored from there: a full parse takes
+    ~8 s, and dbt's partial parse starts over whenever the profile's paths change. Each parse or
+    restore writes into a scratch folder and the finished files replace the old ones by rename:
+    a process loading the definitions meanwhile (a concurrent ``meterline`` command, a run)
+    never reads half a file."""
     target = Path(meterline_dbt.manifest_path).parent
     digest = _parse_inputs()
     parsed = target / _PARSED_INPUTS
@@ -83,22 +101,48 @@ def prepare_manifest() -> None:
         if meterline_dbt.manifest_path.exists() and (target / _PARTIAL_PARSE).exists() and parsed.read_text() == digest:
             return
     target.mkdir(parents=True, exist_ok=True)
+    cached = target / _PARSE_CACHE / digest
     with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as scratch:
-        if (target / _PARTIAL_PARSE).exists():  # lets dbt re-parse only what changed
-            shutil.copy2(target / _PARTIAL_PARSE, Path(scratch) / _PARTIAL_PARSE)
-        # dbt itself, not DbtCliResource.cli: that also starts a dbt adapter in this process
-        # and asks dbt its version, ~5 s a parse does not need.
-        parse = subprocess.run(
-            [DBT_EXECUTABLE, "--quiet", "parse", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", scratch, "--log-path", scratch],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if parse.returncode != 0:
-            raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{parse.stdout}{parse.stderr}")
+        if (cached / _MANIFEST).is_file() and (cached / _PARTIAL_PARSE).is_file():
+            for name in (_MANIFEST, _PARTIAL_PARSE):
+                shutil.copy2(cached / name, Path(scratch) / name)
+            os.utime(cached)  # recently used: kept longest
+        else:
+            _parse(Path(scratch), target)
+            _keep_parse(Path(scratch), target / _PARSE_CACHE, digest)
         (Path(scratch) / _PARSED_INPUTS).write_text(digest)
         os.replace(Path(scratch) / _PARTIAL_PARSE, target / _PARTIAL_PARSE)
-        os.replace(Path(scratch) / "manifest.json", meterline_dbt.manifest_path)
+        os.replace(Path(scratch) / _MANIFEST, meterline_dbt.manifest_path)
         os.replace(Path(scratch) / _PARSED_INPUTS, parsed)
+
+
+def _parse(scratch: Path, target: Path) -> None:
+    """``dbt parse`` into ``scratch``, from the last parse's state when there is one."""
+    if (target / _PARTIAL_PARSE).exists():  # lets dbt re-parse only what changed
+        shutil.copy2(target / _PARTIAL_PARSE, scratch / _PARTIAL_PARSE)
+    # dbt itself, not DbtCliResource.cli: that also starts a dbt adapter in this process
+    # and asks dbt its version, ~5 s a parse does not need.
+    parse = subprocess.run(
+        [DBT_EXECUTABLE, "--quiet", "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(scratch), "--log-path", str(scratch)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if parse.returncode != 0:
+        raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{parse.stdout}{parse.stderr}")
+
+
+def _keep_parse(scratch: Path, cache: Path, digest: str) -> None:
+    """Copy a finished parse into the cache (renamed into place whole), keeping the newest few."""
+    cache.mkdir(exist_ok=True)
+    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=cache))
+    for name in (_MANIFEST, _PARTIAL_PARSE):
+        shutil.copy2(scratch / name, incoming / name)
+    with contextlib.suppress(OSError):  # another process kept the same parse first
+        os.rename(incoming, cache / digest)
+    shutil.rmtree(incoming, ignore_errors=True)
+    kept = sorted((p for p in cache.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-_PARSES_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # Before orchestration.assets.dbt reads the manifest: a fresh clone has none yet.

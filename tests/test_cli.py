@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import Installation
+from tests.helpers import Installation
 
 
 @pytest.mark.parametrize(

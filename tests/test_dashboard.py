@@ -35,7 +35,7 @@ from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
 from orchestration.cli import main
 from orchestration.generate import RENAMED_TO, generate_landing  # RENAMED_TO: a comma, quotes, non-ASCII
-from tests.conftest import Installation
+from tests.helpers import Installation
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
 START = date(2025, 12, 30)  # arrival days 2025-12-30 .. 2026-01-01: events span a month (and year) boundary
@@ -193,6 +193,7 @@ def assert_cards(at: AppTest, now: Sums, before: Sums | None) -> None:
 # --- the page ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.pipeline
 def test_the_default_view_is_the_latest_month_and_its_cards_match_the_marts(served: Installation) -> None:
     at = open_page()
     latest = month(last_usage(served))
@@ -213,6 +214,7 @@ def test_the_default_view_is_the_latest_month_and_its_cards_match_the_marts(serv
     assert [tab.label for tab in at.tabs] == ["Cost analysis", "Provider Cost"]
 
 
+@pytest.mark.pipeline
 def test_a_day_range_and_an_account_set_the_cards_and_the_comparison_window(served: Installation) -> None:
     at = open_page()
     run(at.radio(key="granularity").set_value("Day"))
@@ -232,6 +234,7 @@ def test_a_day_range_and_an_account_set_the_cards_and_the_comparison_window(serv
     assert set(table(at, "table:api_keys")["Account"]) == {account[0][0]}
 
 
+@pytest.mark.pipeline
 def test_the_hour_grain_reads_hours(served: Installation) -> None:
     at = open_page()
     run(at.radio(key="granularity").set_value("Hour"))
@@ -248,6 +251,7 @@ def test_the_hour_grain_reads_hours(served: Installation) -> None:
     assert '"title": "Hour (UTC)"' in chart.spec
 
 
+@pytest.mark.pipeline
 def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> None:
     first, last = day(START, -3), day(last_usage(served))
     everything = payg(served, first, day(last, 1), ("api_key_id",))
@@ -322,6 +326,7 @@ def serving_first_period(inst: Installation) -> datetime:
     return serving_rows(inst, "SELECT min(created_at) FROM marts.fct_cost WHERE billing_mode = 'payg'")[0][0]
 
 
+@pytest.mark.pipeline
 def test_the_api_key_and_provider_tables_sort(served: Installation) -> None:
     at = open_page()
     box = at.selectbox(key="sort:api_keys")
@@ -348,6 +353,7 @@ def test_the_api_key_and_provider_tables_sort(served: Installation) -> None:
     assert at.download_button[0].label == "Download CSV"
 
 
+@pytest.mark.pipeline
 def test_an_empty_state_when_the_filters_match_nothing(served: Installation) -> None:
     first, end = day(serving_first_period(served)), day(last_usage(served), 1)
     used = payg(served, first, end, ("account_id", "api_key_id", "model"))
@@ -367,6 +373,7 @@ def test_an_empty_state_when_the_filters_match_nothing(served: Installation) -> 
     assert PAYG_NOTE in at.caption[0].value
 
 
+@pytest.mark.pipeline
 def test_an_empty_serving_file_shows_the_empty_state(installation: Installation) -> None:
     installation.write_catalog(*CATALOG)
     assert installation.run(START.isoformat()) == 0  # an arrival day with no files: nothing to cost
@@ -393,6 +400,7 @@ def test_a_missing_serving_file_is_named(
 # --- the data layer ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.pipeline
 def test_queries_name_only_whitelisted_tables_and_bind_every_value(served: Installation) -> None:
     assert choose_mart(set()) == "cost_overview"
     assert choose_mart({"account_id", "provider", "model"}) == "provider_model_details"
@@ -430,6 +438,7 @@ def test_amounts_are_rounded_for_display_only_and_names_stay_literal() -> None:
     )
 
 
+@pytest.mark.pipeline
 def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation) -> None:
     first, end = day(serving_first_period(served)), day(last_usage(served), 1)
     window = Window("daily", first, end - timedelta(days=1))
@@ -485,11 +494,13 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float
     raise AssertionError(f"{url} did not come up in {seconds} s")
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI") != "true",
     reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver); "
     "CI installs them and always runs this test",
 )
+@pytest.mark.pipeline
 def test_the_running_page_in_headless_chromium(served: Installation, tmp_path: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

@@ -35,7 +35,9 @@ from orchestration.cli import main
 from orchestration.errors import UsageError
 from orchestration.publish import parts_dir
 from orchestration.settings import Settings
-from tests.conftest import Installation, usage_record
+from tests.helpers import Installation, usage_record
+
+pytestmark = pytest.mark.pipeline
 
 D1, D2, D3 = "2026-11-02", "2026-11-03", "2026-11-04"
 CATALOG = ["openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,"]

@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from orchestration.assets.dbt import dbt_window_env
 from orchestration.dbt_project import DBT_EXECUTABLE
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
-from tests.conftest import Installation
+from tests.helpers import Installation
 
 
 def test_a_range_of_arrival_days_becomes_one_half_open_window() -> None:
@@ -37,6 +38,7 @@ def _dbt(command: str, target: Path, window: tuple[str, str]) -> str:
     return done.stdout
 
 
+@pytest.mark.subprocess
 def test_a_new_window_is_compiled_in_without_a_full_reparse(installation: Installation, tmp_path: Path) -> None:
     target = tmp_path / "target"
     _dbt("compile", target, ("2026-10-30", "2026-11-02"))
@@ -52,13 +54,15 @@ def _prepare_manifest(clone: Path, **env: str) -> tuple[int, list[str]]:
     code = ("import json; from orchestration.dbt_project import meterline_dbt as p, prepare_manifest; "
             "prepare_manifest(); print(json.dumps([p.manifest_path.stat().st_mtime_ns, "
             "sorted(json.loads(p.manifest_path.read_text())['nodes'])]))")  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if k != "DBT_TARGET_PATH"}  # the clone's target/
     done = subprocess.run([sys.executable, "-c", code], cwd=clone, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONPATH": str(clone), "TZ": "UTC", **env})  # fmt: skip
+                          env={**environment, "PYTHONPATH": str(clone), "TZ": "UTC", **env})  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     mtime, nodes = json.loads(done.stdout.splitlines()[-1])
     return mtime, nodes
 
 
+@pytest.mark.subprocess
 def test_the_project_is_parsed_again_only_when_what_dbt_reads_changed(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     for folder in ("orchestration", "dbt_project"):
@@ -72,4 +76,9 @@ def test_the_project_is_parsed_again_only_when_what_dbt_reads_changed(tmp_path: 
     assert edited > parsed and "model.meterline.probe" in nodes  # a new model is in the next manifest
 
     elsewhere = str(tmp_path / "elsewhere.duckdb")  # the profile reads the warehouse path
-    assert _prepare_manifest(clone, METERLINE_WAREHOUSE=elsewhere)[0] > edited
+    moved, _ = _prepare_manifest(clone, METERLINE_WAREHOUSE=elsewhere)
+    assert moved > edited
+    # Back to the first installation's paths: its parse comes back from the cache, not from dbt
+    # (the cached manifest keeps the time it was written).
+    assert _prepare_manifest(clone) == (edited, nodes)
+    assert len(list((clone / "dbt_project" / "target" / "parse-cache").iterdir())) == 3

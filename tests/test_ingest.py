@@ -10,7 +10,7 @@ import pytest
 
 from orchestration.errors import UsageError
 from orchestration.ingest import ingest_day
-from tests.conftest import Installation, usage_record
+from tests.helpers import Installation, usage_record
 
 DAY = "2026-11-05"
 

@@ -9,9 +9,9 @@ import pytest
 
 from orchestration.generate import generate_landing
 from orchestration.settings import DEFAULT_PRICES
-from tests.conftest import Installation, on_every_engine
+from tests.helpers import Installation
 
-pytestmark = on_every_engine
+pytestmark = pytest.mark.pipeline
 
 GRAINS = {"hourly": "hour", "daily": "day", "monthly": "month"}
 MEASURES = ["request_count", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",

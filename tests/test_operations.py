@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from orchestration.schedules import DELAY_ENV, SCHEDULE_NAME, TRIGGER_TAG, build
 from orchestration.sensors import SENSOR_NAME
 from orchestration.settings import INSTANCE_TEMPLATE, REPO_ROOT, Settings
 from orchestration.status import day_states, print_status
-from tests.conftest import Installation, _install, usage_record
+from tests.helpers import Installation, install, usage_record
 
 CATALOG = (
     "openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,",
@@ -57,14 +57,6 @@ def _write_three_days(inst: Installation) -> None:
 # What the three days cost: r1 as corrected at the old price, r2 r3 r4 r6 at the new one, r5 old.
 EXPECTED_REQUESTS = 6
 EXPECTED_TOTAL = Decimal("0.008") + 4 * Decimal("0.0075") + Decimal("0.006")
-
-
-def _published(inst: Installation) -> dict[str, list[tuple]]:
-    """Every table of the serving file's schema marts, rows sorted."""
-    tables = [name for (name,) in inst.serving_rows(
-        "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-    )]  # fmt: skip
-    return {table: sorted(inst.serving_rows(f"select * from marts.{table}"), key=repr) for table in tables}
 
 
 def _instance() -> dg.DagsterInstance:
@@ -111,6 +103,7 @@ def test_the_schedule_delay_comes_from_the_environment(monkeypatch: pytest.Monke
 # --- the late-files sensor and meterline status --------------------------------------------------
 
 
+@pytest.mark.pipeline
 def test_a_late_file_triggers_one_rerun_of_exactly_its_day(
     installation: Installation, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +141,7 @@ def test_a_late_file_triggers_one_rerun_of_exactly_its_day(
     assert "last run:" in out and "SUCCESS" in out
 
 
+@pytest.mark.pipeline
 def test_a_missing_landing_folder_fails_naming_it_and_the_day_shows_failed(
     installation: Installation, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -162,25 +156,26 @@ def test_a_missing_landing_folder_fails_naming_it_and_the_day_shows_failed(
 # --- backfills and concurrent runs -----------------------------------------------------------------
 
 
-def test_a_backfill_of_several_days_equals_running_them_one_by_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, spark_warehouse: Path
-) -> None:
-    backfill = _install(tmp_path / "backfill", monkeypatch, engine, spark_warehouse)
+@pytest.mark.pipeline
+def test_a_backfill_of_several_days_equals_running_them_one_by_one(roots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backfill = install(roots / "backfill", monkeypatch)
     _write_three_days(backfill)
     assert backfill.run(D1, D3) == 0
-    in_one_run = _published(backfill)
+    in_one_run = backfill.published()
 
-    one_by_one = _install(tmp_path / "one_by_one", monkeypatch, engine, spark_warehouse)
+    one_by_one = install(roots / "function", monkeypatch)
     _write_three_days(one_by_one)
     for day in (D1, D2, D3):
         assert one_by_one.run(day) == 0
-    day_by_day = _published(one_by_one)
+    day_by_day = one_by_one.published()
 
     assert "fct_cost" in in_one_run and "cost_overview_daily" in in_one_run
     assert in_one_run == day_by_day
     assert len(in_one_run["fct_cost"]) == EXPECTED_REQUESTS
 
 
+@pytest.mark.pipeline
+@pytest.mark.subprocess
 def test_two_concurrent_materialize_calls_take_turns(installation: Installation) -> None:
     _write_three_days(installation)
     logs = [installation.root / f"run{i}.err" for i in (1, 2)]
@@ -211,6 +206,7 @@ def test_two_concurrent_materialize_calls_take_turns(installation: Installation)
     ]
 
 
+@pytest.mark.subprocess
 def test_a_locked_warehouse_fails_in_one_line_naming_the_lock_and_its_holder(installation: Installation) -> None:
     installation.write_catalog(*CATALOG)
     with warehouse_lock(installation.warehouse, holder="meterline reprice (test)"):
@@ -241,12 +237,13 @@ def test_the_instance_queues_runs_with_one_warehouse_writer(installation: Instal
     assert storage["storage"] == {"sqlite": {"base_dir": "data/dagster_home"}}
 
 
+@pytest.mark.subprocess
 def test_dagster_dev_loads_the_code_location_on_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     shutil.copytree(REPO_ROOT, clone, ignore=shutil.ignore_patterns(
         ".git", ".venv", "data", "target", "logs", "__pycache__", ".pytest_cache", "*.egg-info", ".tmp_dagster_home_*"
     ))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME" and not k.startswith("METERLINE_")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "DBT_TARGET_PATH") and not k.startswith("METERLINE_")}
     env["DAGSTER_IS_DEV_CLI"] = "1"  # what `dagster dev` sets for its code server
     dagster = str(Path(sys.executable).with_name("dagster"))
     proc = subprocess.run(

@@ -16,9 +16,9 @@ import pytest
 
 from orchestration.resources import MeterlinePaths
 from orchestration.spark_tables import export_folder
-from tests.conftest import Installation, usage_record, on_every_engine
+from tests.helpers import Installation, usage_record
 
-pytestmark = on_every_engine
+pytestmark = pytest.mark.pipeline
 
 MILLION = Decimal(1_000_000)
 OLD, NEW = "2020-01-01", "2026-11-05T10:30:00Z"

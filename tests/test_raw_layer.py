@@ -8,7 +8,7 @@ import duckdb
 
 from orchestration.ingest import ingest_day
 from orchestration.raw_layer import DAY_TABLES, INCOMING, day_dir, table_glob, write_day
-from tests.conftest import Installation, usage_record
+from tests.helpers import Installation, usage_record
 
 DAY = date(2026, 11, 5)
 
