@@ -39,6 +39,8 @@ PRICE_CHANGES = (
     "openai,x/priced-later,LLM,2026-01-01,1,,,3,0.0003,,",
 )
 U = usage_record
+# The engine's tables compared between a run and its rerun (the planted defect left out).
+WAREHOUSE_TABLES = {"fct_cost": "request_id <> 'ghost'", "cost_cube_hourly": "true", "cost_by_api_key_monthly": "true"}
 CACHED = {"input_tokens": 1000, "cached_input_tokens": 400, "cache_write_tokens": 100, "output_tokens": 200}
 
 
@@ -49,6 +51,7 @@ class Stage:
     types: list[tuple]
     quarantine: list[tuple]
     report_status: str
+    warehouse: dict[str, list[tuple]]  # the engine's own marts (a blocked run's rows are only here)
 
 
 def _stage(inst: Installation, code: int) -> Stage:
@@ -59,7 +62,9 @@ def _stage(inst: Installation, code: int) -> Stage:
         "select cast(arrival_date as string), source_file, line_number, request_id, reason, detail "
         "from quarantine.rejected_usage"), key=repr)  # fmt: skip
     status = report.load_summary(inst.reports / report.LATEST)["status"]
-    return Stage(code, inst.published(), types, quarantine, status)
+    warehouse = {table: sorted(inst.warehouse_rows(f"select * from marts.{table} where {where}"), key=repr)
+                 for table, where in WAREHOUSE_TABLES.items()}  # fmt: skip
+    return Stage(code, inst.published(), types, quarantine, status, warehouse)
 
 
 def play(inst: Installation) -> list[Stage]:
@@ -114,6 +119,22 @@ def test_the_scenario_runs_publishes_and_blocks_as_the_contracts_say(played: dic
     assert len(first.published) == 22 and all(rows for rows in first.published.values())
     fct = {row[0]: row for row in rerun.published["fct_cost"]}
     assert {"p1", "p2", "p3", "p4", "p7", "p8"} <= set(fct) and not {"q1", "q2", "ghost"} & set(fct)
+    # What the rerun had to get right, so that Spark agreeing with DuckDB means something:
+    assert {"q1", "q2", "p1", "p3"} <= {row[0] for row in first.published["fct_cost"]}
+    assert "p4" not in {row[0] for row in first.published["fct_cost"]}  # unpriced until stage 2
+    assert ("p4", "unpriced") in {(row[3], row[4]) for row in first.quarantine}
+    assert ("p4", "unpriced") not in {(row[3], row[4]) for row in rerun.quarantine}
+    assert [row for row in rerun.published["fct_cost"] if row[0] == "p3"][0][1].day == 6  # moved to D2
+    first_fct = {row[0]: row for row in first.published["fct_cost"]}
+    price = lambda row: row[-3:]  # noqa: E731  (other_cost, total_cost, price_effective_from)
+    assert price(fct["p2"]) != price(first_fct["p2"]) and price(fct["p1"]) == price(first_fct["p1"])  # from 10:30
+    assert {row[5] for row in rerun.published["fct_cost"] if row[4] == "key_1"} == {"Prod key, renamed"}
+
+
+def test_rerunning_a_day_changes_nothing_on_either_engine(played: dict[str, list[Stage]]) -> None:
+    """The blocked run rebuilt D3's event days in the engine's warehouse from the same files."""
+    for engine, (_, rerun, blocked) in played.items():
+        assert blocked.warehouse == rerun.warehouse, engine
 
 
 @pytest.mark.parametrize("stage", [0, 1, 2], ids=["first-run", "rerun", "blocked-run"])
