@@ -103,11 +103,7 @@ def prepare_manifest() -> None:
     target.mkdir(parents=True, exist_ok=True)
     cached = target / _PARSE_CACHE / digest
     with tempfile.TemporaryDirectory(prefix="parse-", dir=target) as scratch:
-        if (cached / _MANIFEST).is_file() and (cached / _PARTIAL_PARSE).is_file():
-            for name in (_MANIFEST, _PARTIAL_PARSE):
-                shutil.copy2(cached / name, Path(scratch) / name)
-            os.utime(cached)  # recently used: kept longest
-        else:
+        if not _restore_parse(cached, Path(scratch)):
             _parse(Path(scratch), target)
             _keep_parse(Path(scratch), target / _PARSE_CACHE, digest)
         (Path(scratch) / _PARSED_INPUTS).write_text(digest)
@@ -129,6 +125,18 @@ def _parse(scratch: Path, target: Path) -> None:
     )  # fmt: skip
     if parse.returncode != 0:
         raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{parse.stdout}{parse.stderr}")
+
+
+def _restore_parse(cached: Path, scratch: Path) -> bool:
+    """Copy a cached parse into ``scratch``; False when there is none (or another process just
+    dropped it from the cache)."""
+    try:
+        for name in (_MANIFEST, _PARTIAL_PARSE):
+            shutil.copy2(cached / name, scratch / name)
+        os.utime(cached)  # recently used: kept longest
+    except OSError:
+        return False
+    return True
 
 
 def _keep_parse(scratch: Path, cache: Path, digest: str) -> None:
