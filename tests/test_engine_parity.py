@@ -120,6 +120,12 @@ def played(roots: Path, spark_warehouse: Path) -> Iterator[dict[str, list[Stage]
     yield stages
 
 
+def _assert_same_tables(spark: dict[str, list[tuple]], duck: dict[str, list[tuple]]) -> None:
+    assert set(spark) == set(duck)
+    for table in duck:
+        assert spark[table] == duck[table], table
+
+
 STAGES = pytest.mark.parametrize("stage", [0, 1], ids=["first-run", "blocked-rerun"])
 
 
@@ -156,19 +162,13 @@ def test_spark_publishes_every_table_with_the_same_columns_and_types(played: dic
 
 @STAGES
 def test_spark_publishes_exactly_the_rows_duckdb_publishes(played: dict[str, list[Stage]], stage: int) -> None:
-    spark, duck = played["spark"][stage].published, played["duckdb"][stage].published
-    assert set(spark) == set(duck)
-    for table in duck:
-        assert spark[table] == duck[table], table
+    _assert_same_tables(played["spark"][stage].published, played["duckdb"][stage].published)
 
 
 @STAGES
 def test_spark_builds_exactly_the_marts_duckdb_builds(played: dict[str, list[Stage]], stage: int) -> None:
     """After the rerun (blocked, so not published) the engines' own marts: partitions replaced."""
-    spark, duck = played["spark"][stage].marts, played["duckdb"][stage].marts
-    assert set(spark) == set(duck)
-    for table in duck:
-        assert spark[table] == duck[table], table
+    _assert_same_tables(played["spark"][stage].marts, played["duckdb"][stage].marts)
 
 
 @STAGES
