@@ -44,7 +44,9 @@ def unit_results(roots: Path) -> Iterator[dict[str, dict]]:
         read_catalog(con, catalog)
     # A target folder of its own, kept between sessions: dbt's partial parse of this profile.
     target = DBT_PROJECT_DIR / DBT_TARGET_PATH / "unit-tests"
-    env = {**os.environ, "METERLINE_WAREHOUSE": str(warehouse), "METERLINE_ENGINE": "duckdb", "TZ": "UTC"}
+    # Not the window of arrival days a run of this process left in its environment.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("METERLINE_ARRIVAL_")}
+    env = {**inherited, "METERLINE_WAREHOUSE": str(warehouse), "METERLINE_ENGINE": "duckdb", "TZ": "UTC"}
     common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
     built = subprocess.run([DBT_EXECUTABLE, "run", "--empty", "--select", "+int_usage_rated", *common],
                            env=env, capture_output=True, text=True, check=False)  # fmt: skip
