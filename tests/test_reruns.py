@@ -41,6 +41,8 @@ class State:
 
 def _state(inst: Installation, code: int) -> State:
     warehouse = {t: sorted(inst.warehouse_rows(f"select * from {t}"), key=repr) for t in TABLES}
+    if not inst.serving.exists():  # nothing was ever published: the first run failed
+        return State(code, warehouse, {}, {}, {})
     fct = {row["request_id"]: row for row in inst.serving_records("select * from marts.fct_cost")}
     daily = dict(inst.serving_rows("select period_start, sum(request_count) from marts.cost_overview_daily group by 1"))
     return State(code, warehouse, inst.published(), fct, daily)
