@@ -24,8 +24,8 @@ import pytest  # noqa: E402
 from orchestration.dbt_project import prepare_manifest  # noqa: E402
 from tests.helpers import HAS_SPARK, Installation, install, installation_root  # noqa: E402
 
-# Modules with Spark first, then pipeline runs: under pytest-xdist the longest work starts at
-# once instead of last. A module's tests stay together and in order (module fixtures).
+# Modules with Spark first, then pipeline runs: under pytest-xdist the longest work starts early
+# instead of last. A module's tests stay together and in order (module fixtures).
 _ORDER = ("spark", "pipeline", "browser", "subprocess")
 
 
