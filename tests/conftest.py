@@ -16,13 +16,13 @@ from tests.helpers import worker_id
 # two workers never replace each other's parse; set before orchestration is imported.
 os.environ.setdefault("DBT_TARGET_PATH", f"target/pytest-{worker_id()}")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from orchestration.dbt_project import prepare_manifest  # noqa: E402
-from tests.helpers import HAS_SPARK, Installation, install, installation_root  # noqa: E402
+from orchestration.dbt_project import prepare_manifest
+from tests.helpers import HAS_SPARK, Installation, install, installation_root
 
 # Modules with Spark first, then pipeline runs: under pytest-xdist the longest work starts early
 # instead of last. A module's tests stay together and in order (module fixtures).

@@ -29,7 +29,13 @@ import pytest
 from data_quality import report
 from orchestration.generate import generate_landing
 from orchestration.settings import DEFAULT_PRICES
-from tests.helpers import HAS_SPARK, NO_SPARK_REASON, Installation, install, usage_record
+from tests.helpers import (
+    HAS_SPARK,
+    NO_SPARK_REASON,
+    Installation,
+    install,
+    usage_record,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.pipeline, pytest.mark.skipif(not HAS_SPARK, reason=NO_SPARK_REASON)]
 
@@ -122,8 +128,8 @@ def played(roots: Path, spark_warehouse: Path) -> Iterator[dict[str, list[Stage]
 
 def _assert_same_tables(spark: dict[str, list[tuple]], duck: dict[str, list[tuple]]) -> None:
     assert set(spark) == set(duck)
-    for table in duck:
-        assert spark[table] == duck[table], table
+    for table, rows in duck.items():
+        assert spark[table] == rows, table
 
 
 STAGES = pytest.mark.parametrize("stage", [0, 1], ids=["first-run", "blocked-rerun"])
@@ -144,7 +150,9 @@ def test_the_scenario_runs_publishes_and_blocks_as_the_contracts_say(played: dic
     assert ("p4", "unpriced") in {(row[3], row[4]) for row in first.quarantine}
     assert ("p4", "unpriced") not in {(row[3], row[4]) for row in rerun.quarantine}
     assert fct["p3"][1].day == 6 and first_fct["p3"][1].day == 5  # moved to D2's event day
-    price = lambda row: row[-3:]  # noqa: E731  (other_cost, total_cost, price_effective_from)
+    def price(row: tuple) -> tuple:  # (other_cost, total_cost, price_effective_from)
+        return row[-3:]
+
     assert price(fct["p2"]) != price(first_fct["p2"]) and price(fct["p1"]) == price(first_fct["p1"])  # from 10:30
     assert {row[5] for row in rerun.marts["fct_cost"] if row[4] == "key_1"} == {"Prod key, renamed"}
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_quality import report
 import pytest
 
+from data_quality import report
 from tests.helpers import Installation, usage_record
 
 pytestmark = pytest.mark.pipeline
