@@ -150,6 +150,7 @@ def test_the_scenario_runs_publishes_and_blocks_as_the_contracts_say(played: dic
     assert ("p4", "unpriced") in {(row[3], row[4]) for row in first.quarantine}
     assert ("p4", "unpriced") not in {(row[3], row[4]) for row in rerun.quarantine}
     assert fct["p3"][1].day == 6 and first_fct["p3"][1].day == 5  # moved to D2's event day
+
     def price(row: tuple) -> tuple:  # (other_cost, total_cost, price_effective_from)
         return row[-3:]
 
