@@ -47,7 +47,7 @@ import equivalence  # noqa: E402
 import measure  # noqa: E402
 import steps  # noqa: E402
 
-from orchestration.settings import DEFAULT_PRICES  # noqa: E402
+from meterline.settings import DEFAULT_PRICES  # noqa: E402
 
 DAY = date(2026, 11, 5)
 PYTHON = sys.executable
@@ -92,7 +92,7 @@ def startup_anatomy(work: Path) -> dict[str, float]:
     env = installation(folder, folder / "landing")
     log = work / "startup.log"
     imports = measure.run([PYTHON, "-c", "import orchestration.definitions"], env=env, log=log, cwd=BENCH.parent)
-    parse = measure.run([PYTHON, "-c", "from orchestration.dbt_project import prepare_manifest; prepare_manifest()"],
+    parse = measure.run([PYTHON, "-c", "from orchestration.dbt.resource import prepare_manifest; prepare_manifest()"],
                         env=env, log=log, cwd=BENCH.parent)  # fmt: skip
     return {"import_definitions_s": imports.wall_s, "dbt_parse_s": parse.wall_s}
 

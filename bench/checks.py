@@ -29,9 +29,9 @@ from pathlib import Path
 
 import duckdb
 
-from data_quality import checks, suites
-from data_quality.results import CheckResult, Scope
-from orchestration.settings import Settings
+from meterline.quality import rules as checks, suites
+from meterline.quality.results import CheckResult, Scope
+from meterline.settings import Settings
 
 
 def _aggregate_marts(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.catalog import read_catalog
-from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.generate import generate_landing
-from orchestration.ingest import ingest_day
-from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_PRICES
+from meterline.catalog import read_catalog
+from orchestration.dbt.resource import DBT_EXECUTABLE
+from meterline.sample import generate_landing
+from meterline.ingest import ingest_day
+from meterline.settings import DBT_PROJECT_DIR, DEFAULT_PRICES
 
 DAY = date(2026, 11, 5)
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.catalog import read_catalog
-from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.generate import generate_landing
-from orchestration.ingest import ingest_day
-from orchestration.raw_layer import write_catalog, write_day
-from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_PRICES, Settings
+from meterline.catalog import read_catalog
+from orchestration.dbt.resource import DBT_EXECUTABLE
+from meterline.sample import generate_landing
+from meterline.ingest import ingest_day
+from meterline.raw_layer import write_catalog, write_day
+from meterline.settings import DBT_PROJECT_DIR, DEFAULT_PRICES, Settings
 
 DAY = date(2026, 11, 5)
 
@@ -79,7 +79,7 @@ def main() -> None:
     settings = Settings.from_env()
     result = _timed("ingest_validate_raw_layer", timings, _ingest, settings)
 
-    from orchestration.spark import spark_session
+    from meterline.spark import spark_session
 
     spark = _timed("spark_start", timings, spark_session, settings)
     window = json.dumps({"arrival_start": DAY.isoformat(), "arrival_end": "2026-11-06"})

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR
+from meterline.settings import DBT_PROJECT_DIR
 
 INGEST_STEPS = ("raw_usage", "raw__price_catalog")
 DBT_STEP = "meterline_dbt_models"

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard.filters import sidebar_filters
 from dashboard.queries import ServingReader
 from dashboard.views import cost_by_api_key, cost_by_model, cost_by_type, overview_cards, provider_cost
-from orchestration.settings import Settings
+from meterline.settings import Settings
 
 PAYG_NOTE = (
     "Only pay-as-you-go usage is shown: requests billed under a subscription plan are left out. All times are UTC."

@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from dashboard.periods import GRAINS, Window
-from orchestration.contract import MEASURES
+from meterline.contract import MEASURES
 
 DIMENSIONS = ("account_id", "api_key_id", "api_key_name", "model", "provider", "model_type", "purpose")
 # The aggregate marts and their dimensions (marts.md), smallest first. A query reads the first one holding

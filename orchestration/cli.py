@@ -14,7 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from orchestration.errors import UsageError
+from meterline.errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +40,7 @@ def _positive(text: str) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from orchestration.generate import generate_landing
+    from meterline.sample import generate_landing
 
     summary = generate_landing(
         out=Path(args.out),
@@ -54,7 +54,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_prices(args: argparse.Namespace) -> int:
-    from orchestration.prices import import_litellm_prices
+    from meterline.litellm import import_litellm_prices
 
     rows = import_litellm_prices(Path(args.source), Path(args.out))
     print(f"wrote {rows} catalog rows to {args.out}")
@@ -77,7 +77,7 @@ def _cmd_reprice(args: argparse.Namespace) -> int:
     """The main job over those days: it reloads the catalog, re-ingests the days (idempotent),
     re-rates every request of the event days they touch and republishes those partitions."""
     from orchestration.runner import materialize
-    from orchestration.settings import Settings
+    from meterline.settings import Settings
 
     prices = Settings.from_env().prices
     print(f"meterline: re-rating arrival days {args.date_from} .. {args.date_to} with the catalog {prices}")
@@ -91,8 +91,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_dq_report(args: argparse.Namespace) -> int:
-    from data_quality.report import print_report
-    from orchestration.settings import Settings
+    from meterline.quality.report import print_report
+    from meterline.settings import Settings
 
     return print_report(Settings.from_env().reports, args.run)
 
@@ -107,7 +107,7 @@ def _port(text: str) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     """Replace this process with the Streamlit server of the cost analysis page."""
     import dashboard
-    from orchestration.settings import Settings
+    from meterline.settings import Settings
 
     settings = Settings.from_env()
     if not settings.serving.is_file():

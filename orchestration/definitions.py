@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.assets.catalog import price_catalog
-from orchestration.assets.dbt import meterline_dbt_models
-from orchestration.assets.ingestion import raw_usage
-from orchestration.assets.serving import build_serving_asset
-from orchestration.checks import build_asset_checks
-from orchestration.dbt_project import DBT_EXECUTABLE, MeterlineDbtCli, meterline_dbt
-from orchestration.locking import WarehouseWriter
-from orchestration.schedules import build_nightly_schedule
-from orchestration.sensors import build_late_files_sensor
+from orchestration.automation.schedules import build_nightly_schedule
+from orchestration.automation.sensors import build_late_files_sensor
+from orchestration.dbt.assets import meterline_dbt_models, published_model_keys
+from orchestration.dbt.checks import FCT_COST, build_dbt_checks
+from orchestration.dbt.resource import DBT_EXECUTABLE, MeterlineDbtCli, meterline_dbt
+from orchestration.raw.assets import price_catalog, raw_usage
+from orchestration.raw.checks import RAW_CHECKS
+from orchestration.resources import MeterlinePaths
+from orchestration.serving.assets import build_serving_asset
 
 serving_marts = build_serving_asset(meterline_dbt_models)
 
@@ -30,12 +30,15 @@ meterline_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[price_catalog, raw_usage, meterline_dbt_models, serving_marts],
-    asset_checks=build_asset_checks(meterline_dbt_models),
+    asset_checks=[
+        *RAW_CHECKS,
+        *build_dbt_checks(key for key in published_model_keys(meterline_dbt_models) if key != FCT_COST),
+    ],
     jobs=[meterline_job],
     schedules=[build_nightly_schedule(meterline_job)],
     sensors=[build_late_files_sensor(meterline_job)],
     resources={
         "dbt": MeterlineDbtCli(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE),
-        "paths": WarehouseWriter(),
+        "paths": MeterlinePaths(),
     },
 )

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from orchestration.settings import FIRST_ARRIVAL_DAY
+from meterline.settings import FIRST_ARRIVAL_DAY
 
 # end_offset=1: today's arrival day is a partition too (late files land all day).
 arrival_days = dg.DailyPartitionsDefinition(start_date=FIRST_ARRIVAL_DAY, timezone="UTC", end_offset=1)

@@ -1,4 +1,5 @@
-"""Dagster resources: every outside path of meterline, resolved at run time."""
+"""meterline's one Dagster resource, ``paths``: every outside path, resolved at run time, and the
+warehouse's single-writer lock held for the whole run (meterline/locking.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,30 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration import spark_tables, warehouse
-from orchestration.settings import Settings
+from meterline import spark_tables, warehouse
+from meterline.locking import warehouse_lock
+from meterline.settings import Settings
+
+
+# Steps that read landing files or write the serving file retry on failure: a file still being
+# copied, a network share or a reader briefly holding a file should not fail a night's run.
+TRANSIENT_IO_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 class MeterlinePaths(dg.ConfigurableResource):
-    """The paths of marts.md. Each field left empty falls back to its
-    ``METERLINE_*`` environment variable (then the contract's default) when a
-    run reads it, so one deployment can serve several installations."""
+    """The ``paths`` resource: the paths of marts.md. Each field left empty falls back to its
+    ``METERLINE_*`` environment variable (then the contract's default) when a run reads it, so
+    one deployment can serve several installations. While a run uses it (the whole run, with the
+    job's in-process executor), it holds the warehouse's writer lock."""
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MeterlinePaths"]:
+        on_wait = context.log.info if context.log else None
+        with warehouse_lock(self.settings().warehouse, holder=f"Dagster run {context.run_id}", on_wait=on_wait):
+            with super().yield_for_execution(context) as resource:
+                yield resource
 
     landing: str = ""
     warehouse: str = ""
@@ -50,7 +67,7 @@ class MeterlinePaths(dg.ConfigurableResource):
         """What the engine built, read-only, for the checks after dbt and the publish step of run
         ``run_id``: one DuckDB connection where raw.*, intermediate.*, marts.* and quarantine.*
         resolve. DuckDB: the warehouse itself. Spark: views over what Spark built
-        (orchestration/spark_tables.py)."""
+        (meterline/spark_tables.py)."""
         settings = self.settings()
         if settings.engine == "duckdb":
             with self.connect_warehouse(read_only=True) as con:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from orchestration.errors import UsageError
-from orchestration.settings import FIRST_ARRIVAL_DAY, INSTANCE_TEMPLATE, Settings
+from meterline.errors import UsageError
+from meterline.settings import FIRST_ARRIVAL_DAY, Settings
+from orchestration.instance import prepare_instance
 
 # Progress per day and step on the console; Dagster's DEBUG events stay in the event log.
 PROGRESS_LOGGING = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -39,25 +38,6 @@ def check_catalog(path: Path) -> None:
         raise UsageError(f"price catalog {path} is not a .csv file (set METERLINE_PRICES to the catalog CSV)")
 
 
-def prepare_instance(settings: Settings):
-    """The Dagster instance at $DAGSTER_HOME (default data/dagster_home), created when missing
-    with meterline's dagster.yaml (run queue and concurrency limits)."""
-    from dagster import DagsterInstance
-
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = settings.dagster_home / "dagster.yaml"
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    # Two first runs started at once would both write dagster.yaml and create the instance's
-    # SQLite tables, and one fails ("table already exists"): create them under a lock.
-    with open(settings.dagster_home / ".instance.lock", "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        if not config.exists():
-            shutil.copyfile(INSTANCE_TEMPLATE, config)
-        instance = DagsterInstance.get()
-        instance.get_run_records(limit=1)
-    return instance
-
-
 def failure_messages(events: list) -> dict[str, str]:
     """step key -> the last line of the error that failed it (the first attempt's error
     when the step was retried, not "Exceeded max_retries")."""
@@ -83,14 +63,11 @@ def materialize(start: date, end: date) -> int:
     check_catalog(settings.prices)
     os.environ.update(settings.as_env())
 
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
+    from orchestration.internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from orchestration.dbt_project import prepare_manifest
-    from orchestration.locking import warehouse_lock
-    from orchestration.warehouse import WarehouseLockedError
+    from orchestration.dbt.resource import prepare_manifest
+    from meterline.locking import warehouse_lock
+    from meterline.warehouse import WarehouseLockedError
 
     prepare_manifest()
     from orchestration.definitions import MAIN_JOB, defs
@@ -125,7 +102,7 @@ def materialize(start: date, end: date) -> int:
 
 def demo() -> int:
     """Generate a small sample into the landing folder, materialize it, say where to look."""
-    from orchestration.generate import generate_landing
+    from meterline.sample import generate_landing
 
     settings = Settings.from_env()
     print(generate_landing(settings.landing, DEMO_DAYS, DEMO_ROWS_PER_DAY, seed=42, start=DEMO_START))

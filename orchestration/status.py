@@ -29,7 +29,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.ingest import day_folder, landing_files
+from meterline.ingest import day_folder, landing_files
 from orchestration.partitions import arrival_days
 
 RAW_RECORDS = dg.AssetKey(["raw", "usage_records"])  # ingested: when the day's files were read
@@ -233,8 +233,8 @@ def print_status(instance: dg.DagsterInstance, landing: Path) -> None:
 
 def status() -> int:
     """``meterline status``: the table of arrival days and the last run's checks."""
-    from orchestration.runner import prepare_instance
-    from orchestration.settings import Settings
+    from orchestration.instance import prepare_instance
+    from meterline.settings import Settings
 
     settings = Settings.from_env()
     print_status(prepare_instance(settings), settings.landing)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.dbt_project import prepare_manifest
+from orchestration.dbt.resource import prepare_manifest
 from tests.helpers import HAS_SPARK, Installation, install, installation_root
 
 # Modules with Spark first, then pipeline runs: under pytest-xdist the longest work starts early

@@ -7,7 +7,7 @@ repo's data/ folder. Fixtures live in conftest.py; this module is imported by th
 
 Installations sit at fixed paths per test worker (:func:`installation_root`), wiped before each
 use: dbt's profile holds the warehouse path, so a new path costs a full dbt parse (~8 s), while a
-path parsed before is restored from the parse cache (orchestration/dbt_project.py).
+path parsed before is restored from the parse cache (orchestration/dbt/resource.py).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.catalog import CATALOG_COLUMNS
+from meterline.catalog import CATALOG_COLUMNS
 from orchestration.runner import materialize
-from orchestration.settings import REPO_ROOT, Settings
+from meterline.settings import REPO_ROOT, Settings
 
 # The schemas dbt and the raw layer create in a Spark warehouse.
 SPARK_SCHEMAS = ("raw", "staging", "intermediate", "marts", "quarantine")
@@ -98,7 +98,7 @@ class Installation:
     def warehouse_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Rows of a query on the engine's warehouse (SQL both engines read: `string`, not `varchar`)."""
         if self.engine == "spark":
-            from orchestration.spark import spark_session
+            from meterline.spark import spark_session
 
             assert not params, "Spark queries take no parameters"
             return [tuple(row) for row in spark_session(Settings.from_env()).sql(sql).collect()]
@@ -111,7 +111,7 @@ class Installation:
         if self.engine == "spark":
             from pyspark.sql import functions as F
 
-            from orchestration.spark import spark_session
+            from meterline.spark import spark_session
 
             rows = spark_session(Settings.from_env()).table("marts.fct_cost").where(F.col("request_id") == like)
             copy = [F.expr(values[c]).alias(c) if c in values else F.col(c) for c in rows.columns]
@@ -144,7 +144,7 @@ class Installation:
 
 def _reset_spark_warehouse() -> None:
     """Drop meterline's schemas from the shared Spark warehouse (when this session started Spark)."""
-    from orchestration.spark import spark_session
+    from meterline.spark import spark_session
 
     spark = spark_session(Settings.from_env())
     for schema in SPARK_SCHEMAS:

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.catalog import CATALOG_COLUMNS, catalog_problems, read_catalog
-from orchestration.errors import UsageError
-from orchestration.settings import DEFAULT_PRICES
+from meterline.catalog import CATALOG_COLUMNS, catalog_problems, read_catalog
+from meterline.errors import UsageError
+from meterline.settings import DEFAULT_PRICES
 
 HEADER = ",".join(CATALOG_COLUMNS)
 GPT_5 = "openai,openai/gpt-5,LLM,2026-11-03T12:00:00Z,1.25,0.125,,10,,,0.01"

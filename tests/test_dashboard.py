@@ -34,7 +34,7 @@ from dashboard.formatting import change, literal, money
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
 from orchestration.cli import main
-from orchestration.generate import RENAMED_TO, generate_landing  # RENAMED_TO: a comma, quotes, non-ASCII
+from meterline.sample import RENAMED_TO, generate_landing  # RENAMED_TO: a comma, quotes, non-ASCII
 from tests.helpers import Installation
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")

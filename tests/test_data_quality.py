@@ -29,12 +29,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from data_quality import checks, report, suites
-from data_quality.results import BLOCKING, WARNING, Scope
+from meterline.quality import report, rules, suites
+from meterline.quality.results import BLOCKING, WARNING, Scope
 from orchestration.cli import main
-from orchestration.errors import UsageError
-from orchestration.publish import parts_dir
-from orchestration.settings import Settings
+from meterline.errors import UsageError
+from meterline.publish import parts_dir
+from meterline.settings import Settings
 from tests.helpers import Installation, usage_record
 
 pytestmark = pytest.mark.pipeline
@@ -287,9 +287,9 @@ SCOPE = Scope(arrival_days=(date(2026, 11, 2), date(2026, 11, 3)), event_days=(d
 
 
 def test_the_checks_pass_on_the_published_warehouse(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    assert checks.request_id_unique(warehouse, SCOPE).passed
-    assert checks.no_negative_cost(warehouse, SCOPE).passed
-    assert checks.conservation(warehouse, SCOPE).passed
+    assert rules.request_id_unique(warehouse, SCOPE).passed
+    assert rules.no_negative_cost(warehouse, SCOPE).passed
+    assert rules.conservation(warehouse, SCOPE).passed
     assert suites.validate(warehouse, suites.FCT_COST, SCOPE, tmp_path).passed
 
 
@@ -297,7 +297,7 @@ def test_a_duplicate_request_id_in_fct_cost_fails(warehouse: duckdb.DuckDBPyConn
     warehouse.execute("""
         insert into marts.fct_cost
         select * replace (timestamp '2026-10-01 00:00:00' as created_at) from marts.fct_cost where request_id = 'd2-7'""")
-    result = checks.request_id_unique(warehouse, SCOPE)
+    result = rules.request_id_unique(warehouse, SCOPE)
     assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 1)
     assert result.offending_rows == [{
         "request_id": "d2-7", "copies": 2, "event_days": [date(2026, 10, 1), date(2026, 11, 3)],
@@ -307,7 +307,7 @@ def test_a_duplicate_request_id_in_fct_cost_fails(warehouse: duckdb.DuckDBPyConn
 
 def test_a_negative_cost_fails(warehouse: duckdb.DuckDBPyConnection) -> None:
     warehouse.execute("update marts.fct_cost set other_cost = -0.01, total_cost = total_cost - 0.01 where request_id = 'd1-3'")
-    result = checks.no_negative_cost(warehouse, SCOPE)
+    result = rules.no_negative_cost(warehouse, SCOPE)
     assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 1)
     assert [(r["request_id"], str(r["other_cost"])) for r in result.offending_rows] == [("d1-3", "-0.010000000000000000")]
 
@@ -347,9 +347,9 @@ def test_the_raw_records_suite_fails_on_a_broken_record(warehouse: duckdb.DuckDB
 
 
 def test_thresholds_come_from_the_environment(warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not checks.quarantine_share(warehouse, SCOPE, 0.05).passed
-    assert checks.quarantine_share(warehouse, SCOPE, 0.2).passed
-    assert checks.spend_jump(warehouse, SCOPE, 11.0, "account").passed
+    assert not rules.quarantine_share(warehouse, SCOPE, 0.05).passed
+    assert rules.quarantine_share(warehouse, SCOPE, 0.2).passed
+    assert rules.spend_jump(warehouse, SCOPE, 11.0, "account").passed
     monkeypatch.setenv("METERLINE_QUARANTINE_SHARE_MAX", "0.2")
     monkeypatch.setenv("METERLINE_SPEND_JUMP_FACTOR", "11")
     assert (Settings.from_env().quarantine_share_max, Settings.from_env().spend_jump_factor) == (0.2, 11.0)

@@ -15,9 +15,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.assets.dbt import dbt_window_env
-from orchestration.dbt_project import DBT_EXECUTABLE
-from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from orchestration.dbt.assets import dbt_window_env
+from orchestration.dbt.resource import DBT_EXECUTABLE
+from meterline.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.helpers import Installation
 
 
@@ -51,7 +51,7 @@ def test_a_new_window_is_compiled_in_without_a_full_reparse(installation: Instal
 
 def _prepare_manifest(clone: Path, **env: str) -> tuple[int, list[str]]:
     """prepare_manifest in a new process on ``clone``'s project: (manifest mtime, node ids)."""
-    code = ("import json; from orchestration.dbt_project import meterline_dbt as p, prepare_manifest; "
+    code = ("import json; from orchestration.dbt.resource import meterline_dbt as p, prepare_manifest; "
             "prepare_manifest(); print(json.dumps([p.manifest_path.stat().st_mtime_ns, "
             "sorted(json.loads(p.manifest_path.read_text())['nodes'])]))")  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if k != "DBT_TARGET_PATH"}  # the clone's target/

@@ -16,10 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.catalog import CATALOG_COLUMNS, read_catalog
-from orchestration.dbt_project import DBT_EXECUTABLE, DBT_TARGET_PATH
-from orchestration.ingest import ensure_schema
-from orchestration.settings import DBT_PROJECT_DIR
+from meterline.catalog import CATALOG_COLUMNS, read_catalog
+from orchestration.dbt.resource import DBT_EXECUTABLE, DBT_TARGET_PATH
+from meterline.ingest import ensure_schema
+from meterline.settings import DBT_PROJECT_DIR
 
 UNIT_TESTS = {
     "rating_follows_the_price_row_in_force",

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from data_quality import report
-from orchestration.generate import generate_landing
-from orchestration.settings import DEFAULT_PRICES
+from meterline.quality import report
+from meterline.sample import generate_landing
+from meterline.settings import DEFAULT_PRICES
 from tests.helpers import (
     HAS_SPARK,
     NO_SPARK_REASON,

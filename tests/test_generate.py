@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.cli import main
-from orchestration.errors import UsageError
-from orchestration.generate import generate_landing
+from meterline.errors import UsageError
+from meterline.sample import generate_landing
 
 DAYS = 3
 ROWS_PER_DAY = 1500

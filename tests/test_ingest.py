@@ -8,8 +8,8 @@ from datetime import date, datetime
 import duckdb
 import pytest
 
-from orchestration.errors import UsageError
-from orchestration.ingest import ingest_day
+from meterline.errors import UsageError
+from meterline.ingest import ingest_day
 from tests.helpers import Installation, usage_record
 
 DAY = "2026-11-05"

@@ -7,8 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from orchestration.generate import generate_landing
-from orchestration.settings import DEFAULT_PRICES
+from meterline.sample import generate_landing
+from meterline.settings import DEFAULT_PRICES
 from tests.helpers import Installation
 
 pytestmark = pytest.mark.pipeline

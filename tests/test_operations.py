@@ -17,12 +17,12 @@ import pytest
 import yaml
 
 from orchestration.definitions import WAREHOUSE_TAG, defs, meterline_job
-from orchestration.errors import UsageError
-from orchestration.locking import lock_path, warehouse_lock
-from orchestration.runner import prepare_instance
-from orchestration.schedules import DELAY_ENV, SCHEDULE_NAME, TRIGGER_TAG, build_nightly_schedule
-from orchestration.sensors import SENSOR_NAME
-from orchestration.settings import INSTANCE_TEMPLATE, REPO_ROOT, Settings
+from meterline.errors import UsageError
+from meterline.locking import lock_path, warehouse_lock
+from orchestration.instance import prepare_instance
+from orchestration.automation.schedules import DELAY_ENV, SCHEDULE_NAME, TRIGGER_TAG, build_nightly_schedule
+from orchestration.automation.sensors import SENSOR_NAME
+from meterline.settings import INSTANCE_TEMPLATE, REPO_ROOT, Settings
 from orchestration.status import day_states, print_status
 from tests.helpers import Installation, install, usage_record
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from orchestration.resources import MeterlinePaths
-from orchestration.spark_tables import export_folder
+from meterline.spark_tables import export_folder
 from tests.helpers import Installation, usage_record
 
 pytestmark = pytest.mark.pipeline

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.catalog import CATALOG_COLUMNS, MODEL_TYPES
+from meterline.catalog import CATALOG_COLUMNS, MODEL_TYPES
 from orchestration.cli import main
-from orchestration.errors import UsageError
-from orchestration.prices import import_litellm_prices
-from orchestration.settings import DEFAULT_PRICES, REPO_ROOT
+from meterline.errors import UsageError
+from meterline.litellm import import_litellm_prices
+from meterline.settings import DEFAULT_PRICES, REPO_ROOT
 
 SNAPSHOT = REPO_ROOT.parent / "shared" / "reference" / "litellm_model_prices.json"
 

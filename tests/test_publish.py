@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from data_quality import report
+from meterline.quality import report
 from tests.helpers import Installation, usage_record
 
 pytestmark = pytest.mark.pipeline

@@ -6,8 +6,8 @@ from datetime import date
 
 import duckdb
 
-from orchestration.ingest import ingest_day
-from orchestration.raw_layer import DAY_TABLES, INCOMING, day_dir, table_glob, write_day
+from meterline.ingest import ingest_day
+from meterline.raw_layer import DAY_TABLES, INCOMING, day_dir, table_glob, write_day
 from tests.helpers import Installation, usage_record
 
 DAY = date(2026, 11, 5)

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.spark_tables import _local_path, _view_sql
+from meterline.spark_tables import _local_path, _view_sql
 
 
 def test_a_table_location_becomes_a_local_path() -> None:

@@ -37,7 +37,7 @@
 {#-
   Run at the start of every dbt invocation. DuckDB reads the raw tables that
   ingestion writes into its warehouse. Spark reads the Parquet raw layer
-  ($METERLINE_RAW, orchestration/raw_layer.py): schema raw holds one view per
+  ($METERLINE_RAW, meterline/raw_layer.py): schema raw holds one view per
   table over the files of every arrival day, so the sources are the same names
   on both engines and a rerun's replaced day folder is read as it is now.
 -#}

@@ -7,7 +7,7 @@ the warehouse file) from its start to its end:
 
 - ``meterline materialize`` / ``reprice`` take it before the run starts;
 - runs launched by Dagster (UI, schedule, sensor, backfills) take it when their
-  ``paths`` resource (:class:`WarehouseWriter`) is set up, which the job's
+  ``paths`` resource (orchestration/resources.py) is set up, which the job's
   in-process executor does once per run.
 
 The lock is a ``flock`` on the file, released by the kernel when its process
@@ -16,10 +16,6 @@ command into the file; a caller that cannot get the lock within
 ``$METERLINE_LOCK_TIMEOUT`` seconds (default 900) fails with one line naming
 both. The lock is re-entrant within a process (the CLI holds it, then the run
 it starts in-process takes it again).
-
-Steps that read landing files or write the serving file also retry on failure
-(:data:`TRANSIENT_IO_RETRY`): a file still being copied, a network share or a
-reader briefly holding a file should not fail a night's run.
 """
 
 from __future__ import annotations
@@ -36,19 +32,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-import dagster as dg
-
-from orchestration.errors import UsageError
-from orchestration.resources import MeterlinePaths
-from orchestration.warehouse import WarehouseLockedError
+from meterline.settings import Settings
+from meterline.warehouse import WarehouseLockedError
 
 TIMEOUT_ENV = "METERLINE_LOCK_TIMEOUT"
-DEFAULT_TIMEOUT_SECONDS = 900.0
 _POLL_SECONDS = 0.5
-
-TRANSIENT_IO_RETRY = dg.RetryPolicy(
-    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 
 # Locks this process holds: lock file -> (file descriptor, re-entry depth).
 _held: dict[Path, tuple[int, int]] = {}
@@ -57,19 +45,6 @@ _held_guard = threading.Lock()
 
 def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
-
-
-def lock_timeout() -> float:
-    text = os.environ.get(TIMEOUT_ENV, "")
-    if not text:
-        return DEFAULT_TIMEOUT_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise UsageError(f"{TIMEOUT_ENV}={text!r} is not a number of seconds >= 0; fix or unset it")
-    return value
 
 
 def describe_holder(path: Path) -> str:
@@ -110,7 +85,7 @@ def warehouse_lock(
             _release(path)
         return
 
-    wait = lock_timeout() if timeout is None else timeout
+    wait = Settings.from_env().lock_timeout if timeout is None else timeout
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -167,15 +142,3 @@ def _holder_record(holder: str | None) -> dict[str, object]:
         "command": holder or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-class WarehouseWriter(MeterlinePaths):
-    """The ``paths`` resource of the job: the same paths, plus the warehouse's writer lock held
-    while the resource is in use (the whole run, with the job's in-process executor)."""
-
-    @contextmanager
-    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseWriter"]:
-        on_wait = context.log.info if context.log else None
-        with warehouse_lock(self.settings().warehouse, holder=f"Dagster run {context.run_id}", on_wait=on_wait):
-            with super().yield_for_execution(context) as resource:
-                yield resource

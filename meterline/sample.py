@@ -50,9 +50,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestration.catalog import read_catalog
-from orchestration.errors import UsageError
-from orchestration.settings import Settings
+from meterline.catalog import read_catalog
+from meterline.errors import UsageError
+from meterline.settings import Settings
 
 Frame = dict[str, np.ndarray]  # one numpy column per attribute of a record, one row per record
 

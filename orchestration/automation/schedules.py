@@ -12,26 +12,15 @@ sensor's job (sensors.py).
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from orchestration.errors import UsageError
+from meterline.settings import DEFAULTS, Settings
 
 DELAY_ENV = "METERLINE_SCHEDULE_DELAY_HOURS"
-DEFAULT_DELAY_HOURS = 2
 SCHEDULE_NAME = "nightly_arrival_day"
 TRIGGER_TAG = "meterline/trigger"
-
-
-def schedule_delay_hours() -> int:
-    text = os.environ.get(DELAY_ENV, "").strip()
-    if not text:
-        return DEFAULT_DELAY_HOURS
-    if not text.isdigit() or int(text) > 23:
-        raise UsageError(f"{DELAY_ENV}={text!r} must be a whole number of hours from 0 to 23; fix or unset it")
-    return int(text)
 
 
 def previous_arrival_day(tick: datetime) -> date:
@@ -40,7 +29,7 @@ def previous_arrival_day(tick: datetime) -> date:
 
 
 def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    delay = schedule_delay_hours()
+    delay = Settings.from_env().schedule_delay_hours
 
     @dg.schedule(
         name=SCHEDULE_NAME,
@@ -50,7 +39,7 @@ def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleD
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"At {delay:02d}:00 UTC, materialize the previous arrival day "
-            f"(delay from ${DELAY_ENV}, default {DEFAULT_DELAY_HOURS} h)."
+            f"(delay from ${DELAY_ENV}, default {DEFAULTS[DELAY_ENV]} h)."
         ),
     )
     def nightly_arrival_day(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

@@ -21,22 +21,21 @@ import os
 import secrets
 import socket
 import threading
-from pathlib import Path
 
-from orchestration.settings import Settings
+from meterline.settings import Settings
 
-DRIVER_MEMORY_ENV = "METERLINE_SPARK_DRIVER_MEMORY"
 _lock = threading.Lock()
 _local: dict[str, object] = {}
 
 
-def local_conf(warehouse: Path, port: int, token: str) -> dict[str, str]:
+def local_conf(settings: Settings, port: int, token: str) -> dict[str, str]:
     """Static settings of the local Spark: its warehouse folder, metastore and Connect port
     (loopback only, and only for clients that hold the token: this process and its children)."""
+    warehouse = settings.spark_warehouse
     return {
-        "spark.master": os.environ.get("METERLINE_SPARK_MASTER", "local[*]"),
+        "spark.master": settings.spark_master,
         "spark.app.name": "meterline",
-        "spark.driver.memory": os.environ.get(DRIVER_MEMORY_ENV, "4g"),
+        "spark.driver.memory": settings.spark_driver_memory,
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
@@ -59,13 +58,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_local(warehouse: Path):
+def _start_local(settings: Settings):
     from pyspark.sql import SparkSession
 
+    warehouse = settings.spark_warehouse
     warehouse.mkdir(parents=True, exist_ok=True)
     port, token = _free_port(), secrets.token_hex(16)
     builder = SparkSession.builder
-    for key, value in local_conf(warehouse, port, token).items():
+    for key, value in local_conf(settings, port, token).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
@@ -98,7 +98,7 @@ def _root_session(settings: Settings):
 
             session = SparkSession.builder.remote(remote).getOrCreate()
         else:
-            session, remote = _start_local(settings.spark_warehouse)
+            session, remote = _start_local(settings)
             os.environ["SPARK_REMOTE"] = remote
             # dbt's session connection asks a Connect session for static settings it already
             # has; pyspark warns about each. Keep the children's logs readable.

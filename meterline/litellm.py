@@ -30,9 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from orchestration.catalog import CATALOG_COLUMNS, PRICE_DEFAULTS
-from orchestration.errors import UsageError
-from orchestration.settings import FIRST_ARRIVAL_DAY
+from meterline.catalog import CATALOG_COLUMNS, PRICE_DEFAULTS
+from meterline.errors import UsageError
+from meterline.settings import FIRST_ARRIVAL_DAY
 
 PER_MTOK = Decimal(1_000_000)
 

@@ -1,15 +1,16 @@
-"""The ``raw_usage`` step: arrival days of landing files into the raw layer's four tables."""
+"""The ``raw`` group: the price catalog and the arrival days of landing files, in the warehouse and
+the Parquet raw layer."""
 
 
 from collections.abc import Iterator
 
 import dagster as dg
 
-from orchestration.ingest import day_folder, ingest_day
-from orchestration.locking import TRANSIENT_IO_RETRY
-from orchestration.raw_layer import write_day
+from meterline.catalog import read_catalog
+from meterline.ingest import day_folder, ingest_day
+from meterline.raw_layer import write_catalog, write_day
 from orchestration.partitions import arrival_days, days_in_window
-from orchestration.resources import MeterlinePaths
+from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
 
 
 RAW_TABLES = {
@@ -60,3 +61,22 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
         yield dg.MaterializeResult(
             asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)}
         )
+
+
+@dg.asset(
+    key=["raw", "price_catalog"],
+    group_name="raw",
+    kinds={"duckdb", "csv"},
+    description=(
+        "The price catalog of pricing.md from $METERLINE_PRICES, reloaded on every run "
+        "(warehouse table and $METERLINE_RAW/price_catalog.parquet)."
+    ),
+)
+def price_catalog(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> dg.MaterializeResult:
+    settings = paths.settings()
+    with paths.connect_warehouse() as con:
+        read_catalog(con, settings.prices)
+        write_catalog(con, settings.raw)
+        rows = con.execute("select count(*) from raw.price_catalog").fetchall()[0][0]
+    context.log.info(f"price catalog {settings.prices}: {rows} rows")
+    return dg.MaterializeResult(metadata={"path": str(settings.prices), "rows": rows})

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dagster_dbt import DbtCliResource, DbtProject
-from dagster_dbt.compat import DBT_PYTHON_VERSION
-from dagster_dbt.dbt_project import using_dagster_dev
 
-from orchestration.settings import DBT_PROJECT_DIR
+from meterline.settings import DBT_PROJECT_DIR
+from orchestration.internals import DBT_PYTHON_VERSION, using_dagster_dev
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -61,7 +60,7 @@ _PARSED_INPUTS = "parsed_inputs.sha256"
 _PARSE_CACHE = "parse-cache"
 _PARSES_KEPT = 6
 _NOT_PARSED = ("target", "logs", "dbt_packages")
-# A run's window of arrival days (orchestration/assets/dbt.py): dbt renders it when it runs the
+# A run's window of arrival days (orchestration/dbt/assets.py): dbt renders it when it runs the
 # models, and re-parses only the files that read it when it changes; not an input of a parse.
 _PER_RUN = ("METERLINE_ARRIVAL_START", "METERLINE_ARRIVAL_END")
 
@@ -153,6 +152,6 @@ def _keep_parse(scratch: Path, cache: Path, digest: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-# Before orchestration.assets.dbt reads the manifest: a fresh clone has none yet.
+# Before orchestration.dbt.assets reads the manifest: a fresh clone has none yet.
 if using_dagster_dev():
     prepare_manifest()

@@ -16,7 +16,7 @@ The serving file records which file holds which partition
 (``meta.published_files``) and what was published (``meta.publication``).
 ``publish`` reads the marts through ``MeterlinePaths.built_warehouse``: the
 DuckDB warehouse, or on Spark views over the Spark tables' files
-(``orchestration/spark_tables.py``).
+(``meterline/spark_tables.py``).
 """
 
 from __future__ import annotations

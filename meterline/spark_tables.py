@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
-from orchestration.settings import Settings
+from meterline.settings import Settings
 
 # The schemas dbt builds on Spark that Python reads (staging holds views over raw, which
 # Python reads from the DuckDB warehouse), and those whose views it reads: the views of
@@ -119,7 +119,7 @@ def _describe_run(settings: Settings, folder: Path) -> dict[str, dict[str, Any]]
     """Look up every relation of SCHEMAS in Spark, export the views and empty tables into
     ``folder`` and write ``relations.json`` there last. Export folders of earlier runs (left
     by a crash: one run at a time holds the warehouse lock) are deleted."""
-    from orchestration.spark import spark_session
+    from meterline.spark import spark_session
 
     for stale in settings.serving.parent.glob(export_folder(settings.serving, "*").name):
         shutil.rmtree(stale, ignore_errors=True)

@@ -1,4 +1,6 @@
-"""The data-quality gate as Dagster asset checks, next to the assets they guard.
+"""The data-quality gate's plumbing: how an asset check runs a rule of meterline.quality on what
+the engine built, records it in the run's report and returns it to Dagster. The checks live next
+to the assets they guard: orchestration/raw/checks.py and orchestration/dbt/checks.py.
 
 Blocking checks (``blocking=True``, severity ERROR) guard the assets upstream
 of ``serving_marts``: when one fails, Dagster skips everything downstream of
@@ -14,7 +16,7 @@ quarantine_share on ``rejected_usage``, spend_jump_per_account on
 ``cost_overview_daily`` and spend_jump_per_api_key on ``cost_by_api_key_daily``.
 
 Every result is also written to the run's report folder under
-$METERLINE_REPORTS (data_quality.report), together with the dbt tests' results
+$METERLINE_REPORTS (meterline.quality.report), together with the dbt tests' results
 (:func:`recording_dbt_tests`).
 """
 
@@ -27,12 +29,11 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from data_quality import checks, report, suites
-from data_quality.results import BLOCKING, WARNING, CheckResult, Scope, jsonable
-from orchestration.assets.serving import published_model_keys
+from meterline.quality import report, rules
+from meterline.quality.results import BLOCKING, WARNING, CheckResult, Scope, jsonable
+from meterline.settings import Settings
 from orchestration.partitions import days_in_window
 from orchestration.resources import MeterlinePaths
-from orchestration.settings import Settings
 
 FCT_COST = dg.AssetKey("fct_cost")
 QUARANTINE = dg.AssetKey("rejected_usage")
@@ -129,7 +130,7 @@ def to_dagster(result: CheckResult, folder: Path) -> dg.AssetCheckResult:
     )
 
 
-def _evaluate(
+def evaluate(
     context: dg.AssetCheckExecutionContext,
     paths: MeterlinePaths,
     compute: Callable[[CheckRun], list[CheckResult]],
@@ -151,7 +152,7 @@ def _evaluate(
         )
         with reader as con:
             arrival_days = _arrival_days(context, con) if scope != "none" else ()
-            event_days = checks.rebuilt_event_days(con) if scope == "rebuilt" else ()
+            event_days = rules.rebuilt_event_days(con) if scope == "rebuilt" else ()
             run_scope = Scope(arrival_days=arrival_days, event_days=event_days)
             results = [
                 result.with_partition(run_scope.partition or None)
@@ -166,170 +167,6 @@ def _evaluate(
         verdict = "passed" if result.passed else ("FAILED" if result.blocks else "WARNING")
         context.log.info(f"{verdict} [{result.severity}] {result.asset} {result.name}: {result.summary}")
     return [to_dagster(result, folder) for result in results]
-
-
-@dg.asset_check(
-    asset=PRICE_CATALOG,
-    name="price_catalog_rules",
-    blocking=True,
-    description="pricing.md: no negative or non-numeric price, no unknown model_type, no repeated "
-    "(provider, model, effective_from). Blocking: the dbt models and the publication wait for it.",
-)
-def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-    [result] = _evaluate(
-        context, paths, lambda run: [checks.price_catalog_rules(run.con)], scope="none", raw_only=True
-    )
-    return result
-
-
-@dg.asset_check(
-    asset=RAW_USAGE,
-    name=suites.RAW_USAGE.name,
-    blocking=True,
-    description="Great Expectations suite on the run's raw records: required fields present and "
-    "typed, billing_mode payg/subscription, counters >= 0 and consistent. Blocking.",
-)
-def usage_records_suite(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-    [result] = _evaluate(
-        context,
-        paths,
-        lambda run: [suites.validate(run.con, suites.RAW_USAGE, run.scope, run.folder)],
-        scope="arrival",
-        source="gx",
-        raw_only=True,
-    )
-    return result
-
-
-def _fct_cost_check(name: str, description: str, compute: Callable[[CheckRun], CheckResult], *,
-                    deps: Iterable[dg.AssetKey] = (), source: str = "sql") -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=FCT_COST, name=name, blocking=True, description=description, additional_deps=list(deps))
-    def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-        [result] = _evaluate(context, paths, lambda run: [compute(run)], source=source)
-        return result
-
-    return _check
-
-
-FCT_COST_CHECKS = [
-    _fct_cost_check(
-        "conservation",
-        "raw_usage.md, per arrival day of the run: records read = fct_cost rows from that day + "
-        "superseded duplicates + quarantined records. Blocking.",
-        lambda run: checks.conservation(run.con, run.scope),
-        deps=[dg.AssetKey(["raw", "arrival_manifest"]), RAW_USAGE, QUARANTINE],
-    ),
-    _fct_cost_check(
-        "request_id_unique",
-        "Each request_id of the rebuilt event days is in fct_cost once (across all days). Blocking.",
-        lambda run: checks.request_id_unique(run.con, run.scope),
-    ),
-    _fct_cost_check(
-        "no_negative_cost",
-        "No input, output, other or total cost below zero on the rebuilt event days. Blocking.",
-        lambda run: checks.no_negative_cost(run.con, run.scope),
-    ),
-    _fct_cost_check(
-        suites.FCT_COST.name,
-        "Great Expectations suite on fct_cost's rebuilt event days: unique request_id, known "
-        "enums, counters and costs >= 0, total = input + output + other, price_effective_from <= "
-        "created_at. Blocking.",
-        lambda run: suites.validate(run.con, suites.FCT_COST, run.scope, run.folder),
-        source="gx",
-    ),
-]
-
-
-def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
-    """One op checking every aggregate mart against fct_cost (payg), exactly, for the periods
-    the run rebuilt; a blocking check result per mart."""
-    keys = sorted(mart_keys, key=lambda key: key.to_user_string())
-
-    @dg.multi_asset_check(
-        name="marts_reconcile_with_fct_cost",
-        specs=[
-            dg.AssetCheckSpec(
-                "reconciles_with_fct_cost",
-                asset=key,
-                blocking=True,
-                # No additional_deps on fct_cost: it comes from the same dbt step as the marts, and a
-                # dependency would make this op wait for (and be skipped by) fct_cost's own checks.
-                description="marts.md: per period, every measure sums exactly to fct_cost (payg) and "
-                "total_cost = input_cost + output_cost + other_cost on every row. Blocking.",
-            )
-            for key in keys
-        ],
-    )
-    def marts_reconcile_with_fct_cost(
-        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
-    ) -> Iterator[dg.AssetCheckResult]:
-        yield from _evaluate(
-            context,
-            paths,
-            lambda run: checks.reconciliation(run.con, run.scope, [key.to_user_string() for key in keys]),
-        )
-
-    return marts_reconcile_with_fct_cost
-
-
-@dg.asset_check(
-    asset=QUARANTINE,
-    name="unpriced_records",
-    description="Warning: counted records of the rebuilt event days with no price in force, with "
-    "the provider/model pairs that need a catalog row.",
-)
-def unpriced_records(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-    [result] = _evaluate(context, paths, lambda run: [checks.unpriced_records(run.con, run.scope)])
-    return result
-
-
-@dg.asset_check(
-    asset=QUARANTINE,
-    name="quarantine_share",
-    description="Warning: an arrival day quarantining more than $METERLINE_QUARANTINE_SHARE_MAX "
-    "(default 0.05) of the records it read.",
-)
-def quarantine_share(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-    [result] = _evaluate(
-        context,
-        paths,
-        lambda run: [checks.quarantine_share(run.con, run.scope, run.settings.quarantine_share_max)],
-        scope="arrival",
-    )
-    return result
-
-
-def _spend_jump_check(by: str) -> dg.AssetChecksDefinition:
-    table, _ = checks.SPEND_SCOPES[by]
-
-    @dg.asset_check(
-        asset=dg.AssetKey(table),
-        name=f"spend_jump_per_{by}",
-        description=f"Warning: a rebuilt day whose payg spend per {by.replace('_', ' ')} exceeds "
-        "$METERLINE_SPEND_JUMP_FACTOR (default 3) times its trailing 7-day mean.",
-    )
-    def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-        [result] = _evaluate(
-            context, paths, lambda run: [checks.spend_jump(run.con, run.scope, run.settings.spend_jump_factor, by)]
-        )
-        return result
-
-    return _check
-
-
-def build_asset_checks(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
-    """Every check of the gate, for the dbt models of ``dbt_assets``."""
-    aggregate_marts = [key for key in published_model_keys(dbt_assets) if key != FCT_COST]
-    return [
-        price_catalog_rules,
-        usage_records_suite,
-        *FCT_COST_CHECKS,
-        build_reconciliation_check(aggregate_marts),
-        unpriced_records,
-        quarantine_share,
-        _spend_jump_check("account"),
-        _spend_jump_check("api_key"),
-    ]
 
 
 def _dbt_result(event: dg.AssetCheckResult | dg.AssetCheckEvaluation, partition: str | None) -> CheckResult:

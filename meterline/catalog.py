@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from orchestration.errors import UsageError
+from meterline.errors import UsageError
 
 CATALOG_COLUMNS = (
     "provider",

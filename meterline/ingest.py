@@ -24,8 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.contract import USAGE_COUNTERS
-from orchestration.errors import UsageError
+from meterline.contract import USAGE_COUNTERS
+from meterline.errors import UsageError
 
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 REQUIRED_TEXT_FIELDS = (

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from data_quality.results import (
+from meterline.quality.results import (
     BLOCKING,
     MAX_OFFENDING_ROWS,
     WARNING,
@@ -29,8 +29,8 @@ from data_quality.results import (
     Scope,
     rows_as_dicts,
 )
-from orchestration.catalog import catalog_problems
-from orchestration.contract import COSTS, MEASURES
+from meterline.catalog import catalog_problems
+from meterline.contract import COSTS, MEASURES
 
 CATALOG_ASSET = "raw/price_catalog"
 FCT_COST = "fct_cost"
@@ -235,7 +235,7 @@ def no_negative_cost(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResul
 
 def _period_filter(column: str, grain: str) -> str:
     """SQL restricting ``column`` (a timestamp) to the partitions a run republishes at ``grain``
-    (orchestration/publish.py): its event days for hourly tables, their months for daily and
+    (meterline/publish.py): its event days for hourly tables, their months for daily and
     monthly ones ($days, $months)."""
     if grain == "hourly":
         return f"cast({column} as date) in (select unnest($days::date[]))"

@@ -1,8 +1,10 @@
-"""Every outside path and setting of meterline, in one place.
+"""Every outside path and setting of meterline, in one place: :class:`Settings`.
 
 Each value comes from a ``METERLINE_*`` environment variable read at run time,
 with the defaults of ../shared/contracts/marts.md. Relative paths are resolved
 against the current working directory (the repo root for the README commands).
+No other module reads a ``METERLINE_*`` variable; a bad value fails with one
+line naming the variable and the fix.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.errors import UsageError
+from meterline.errors import UsageError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DEFAULT_PRICES = PACKAGE_DIR / "default_prices.csv"
 # Copied into $DAGSTER_HOME as dagster.yaml when it has none (run queue, concurrency limits).
-INSTANCE_TEMPLATE = PACKAGE_DIR / "dagster.yaml"
+INSTANCE_TEMPLATE = REPO_ROOT / "orchestration" / "dagster.yaml"
 
 # The first arrival day that is a valid partition (marts.md).
 FIRST_ARRIVAL_DAY = "2020-01-01"
@@ -46,6 +48,13 @@ DEFAULTS: dict[str, str] = {
     # spills to disk. DuckDB's own default, 80% of the machine, lets a 5M-record day grow the
     # process tree past 4 GB.
     "METERLINE_DUCKDB_MEMORY_LIMIT": "2GB",
+    # How long a run waits for another run's warehouse lock before it gives up (seconds).
+    "METERLINE_LOCK_TIMEOUT": "900",
+    # The nightly schedule fires at this hour (UTC) for the arrival day that just ended.
+    "METERLINE_SCHEDULE_DELAY_HOURS": "2",
+    # The local Spark of METERLINE_ENGINE=spark: its master and the driver's memory.
+    "METERLINE_SPARK_MASTER": "local[*]",
+    "METERLINE_SPARK_DRIVER_MEMORY": "4g",
 }
 
 
@@ -62,6 +71,17 @@ def _number(name: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise UsageError(f"{name}={text!r} is not a number from {low:g} to {high:g}; fix or unset it")
     return value
+
+
+def _text(name: str) -> str:
+    return (os.environ.get(name) or DEFAULTS[name]).strip()
+
+
+def _delay_hours() -> int:
+    text = _text("METERLINE_SCHEDULE_DELAY_HOURS")
+    if not text.isdigit() or int(text) > 23:
+        raise UsageError(f"METERLINE_SCHEDULE_DELAY_HOURS={text!r} must be a whole number of hours from 0 to 23; fix or unset it")
+    return int(text)
 
 
 def _memory_limit() -> str:
@@ -97,6 +117,12 @@ class Settings:
     spark_warehouse: Path
     # DuckDB's memory_limit in every process that opens the warehouse, dbt's included.
     duckdb_memory_limit: str
+    # Seconds a run waits for the warehouse lock held by another run.
+    lock_timeout: float = 900.0
+    # The nightly schedule's hour (UTC), read when the code location loads.
+    schedule_delay_hours: int = 2
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "4g"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -115,6 +141,10 @@ class Settings:
             engine=_engine(),
             spark_warehouse=_path("METERLINE_SPARK_WAREHOUSE"),
             duckdb_memory_limit=_memory_limit(),
+            lock_timeout=_number("METERLINE_LOCK_TIMEOUT", 0.0, math.inf),
+            schedule_delay_hours=_delay_hours(),
+            spark_master=_text("METERLINE_SPARK_MASTER"),
+            spark_driver_memory=_text("METERLINE_SPARK_DRIVER_MEMORY"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -129,6 +159,10 @@ class Settings:
             "METERLINE_ENGINE": self.engine,
             "METERLINE_SPARK_WAREHOUSE": str(self.spark_warehouse),
             "METERLINE_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "METERLINE_LOCK_TIMEOUT": f"{self.lock_timeout:g}",
+            "METERLINE_SCHEDULE_DELAY_HOURS": str(self.schedule_delay_hours),
+            "METERLINE_SPARK_MASTER": self.spark_master,
+            "METERLINE_SPARK_DRIVER_MEMORY": self.spark_driver_memory,
             "DAGSTER_HOME": str(self.dagster_home),
             "TZ": "UTC",
         }

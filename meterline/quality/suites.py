@@ -8,7 +8,7 @@ keeps the uniqueness expectation exact). Each chunk's validation result is
 stored in the run's GX project under the report folder and rendered into its
 Data Docs; the chunk results are merged into one :class:`CheckResult`.
 Row-by-row rules live here; set-level and money rules are exact SQL
-(data_quality.checks).
+(meterline.quality.rules).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 
 import duckdb
 
-from data_quality.checks import COSTS
-from data_quality.report import DATA_DOCS_DIR, GX_DIR, locked
-from data_quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
-from orchestration.catalog import MODEL_TYPES
-from orchestration.ingest import USAGE_COUNTERS as COUNTERS
+from meterline.quality.rules import COSTS
+from meterline.quality.report import DATA_DOCS_DIR, GX_DIR, locked
+from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
+from meterline.catalog import MODEL_TYPES
+from meterline.ingest import USAGE_COUNTERS as COUNTERS
 
 CHUNK_ROWS = 1_000_000
 KEY_COLUMN = "request_id"
@@ -49,7 +49,7 @@ REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", 
 PROMPT_PARTS = "cached_input_tokens + cache_write_tokens as cached_and_cache_write_tokens"
 # GX sees each cost as its exact sign (-1, 0, 1, NULL when missing): a sign is all the row rules
 # need, and numpy integers are what GX compares fastest (see _pandas_type). The money itself
-# is compared exactly in SQL (total_is_sum_of_parts here, reconciliation in data_quality.checks);
+# is compared exactly in SQL (total_is_sum_of_parts here, reconciliation in meterline.quality.rules);
 # its type is enforced by the dbt contract of fct_cost.
 COST_SIGNS = tuple(f"{cost}_sign" for cost in COSTS)
 # A chunk is validated for pass/fail only (BOOLEAN_ONLY: no unexpected rows are gathered, ~40%

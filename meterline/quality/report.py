@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from data_quality.results import BLOCKING, CheckResult
-from orchestration.errors import UsageError
+from meterline.quality.results import BLOCKING, CheckResult
+from meterline.errors import UsageError
 
 SUMMARY_FILE = "dq_summary.json"
 LATEST = "latest"

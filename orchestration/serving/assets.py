@@ -3,15 +3,10 @@
 
 import dagster as dg
 
-from orchestration.locking import TRANSIENT_IO_RETRY
+from meterline.publish import publish
+from orchestration.dbt.assets import published_model_keys
 from orchestration.partitions import arrival_days
-from orchestration.publish import publish
-from orchestration.resources import MeterlinePaths
-
-
-def published_model_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
-    """The dbt models of schema marts (the published ones)."""
-    return [key for key in dbt_assets.keys if dbt_assets.group_names_by_key.get(key) == "marts"]
+from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
 
 
 def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:

@@ -8,8 +8,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
-from orchestration.checks import recording_dbt_tests
-from orchestration.dbt_project import MeterlineDbtCli, meterline_dbt
+from orchestration.quality import recording_dbt_tests
+from orchestration.dbt.resource import MeterlineDbtCli, meterline_dbt
 from orchestration.partitions import arrival_days
 from orchestration.resources import MeterlinePaths
 
@@ -53,14 +53,19 @@ def meterline_dbt_models(
     os.environ.update(settings.as_env())
     if settings.engine == "spark":
         # This process hosts the Spark that dbt (a child process) reaches via SPARK_REMOTE.
-        from orchestration.spark import spark_session
+        from meterline.spark import spark_session
 
         spark_session(settings)
     window = dbt_window_env(context.partition_time_window)
     os.environ.update(window)
     context.log.info("dbt build for arrival days " + " .. ".join(window.values()) + " (end excluded)")
-    # The tests' results also go to the run's data-quality report (orchestration/checks.py).
+    # The tests' results also go to the run's data-quality report (orchestration/quality.py).
     # dbt's unit tests check the models' logic on fixed rows, not the data: they run in the test
     # suite (tests/test_dbt_unit.py), as dbt recommends, not in every nightly run.
     build = dbt.cli(["build", *DBT_BUILD_ARGS], context=context)
     yield from recording_dbt_tests(context, settings, build.stream())
+
+
+def published_model_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
+    """The dbt models of schema marts (the published ones)."""
+    return [key for key in dbt_assets.keys if dbt_assets.group_names_by_key.get(key) == "marts"]

@@ -1,1 +1,0 @@
-"""meterline's assets: raw usage and price catalog in, dbt models, serving marts out."""

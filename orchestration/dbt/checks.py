@@ -1,0 +1,139 @@
+"""The checks on what dbt built: fct_cost's blocking checks, every aggregate mart's reconciliation
+with fct_cost (one step), and the warnings on the quarantine and on spend jumps."""
+
+from collections.abc import Callable, Iterable, Iterator
+
+import dagster as dg
+
+from meterline.quality import rules, suites
+from meterline.quality.results import CheckResult
+from orchestration.quality import FCT_COST, QUARANTINE, RAW_USAGE, CheckRun, evaluate
+from orchestration.resources import MeterlinePaths
+
+
+def _fct_cost_check(name: str, description: str, compute: Callable[[CheckRun], CheckResult], *,
+                    deps: Iterable[dg.AssetKey] = (), source: str = "sql") -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=FCT_COST, name=name, blocking=True, description=description, additional_deps=list(deps))
+    def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+        [result] = evaluate(context, paths, lambda run: [compute(run)], source=source)
+        return result
+
+    return _check
+
+
+FCT_COST_CHECKS = [
+    _fct_cost_check(
+        "conservation",
+        "raw_usage.md, per arrival day of the run: records read = fct_cost rows from that day + "
+        "superseded duplicates + quarantined records. Blocking.",
+        lambda run: rules.conservation(run.con, run.scope),
+        deps=[dg.AssetKey(["raw", "arrival_manifest"]), RAW_USAGE, QUARANTINE],
+    ),
+    _fct_cost_check(
+        "request_id_unique",
+        "Each request_id of the rebuilt event days is in fct_cost once (across all days). Blocking.",
+        lambda run: rules.request_id_unique(run.con, run.scope),
+    ),
+    _fct_cost_check(
+        "no_negative_cost",
+        "No input, output, other or total cost below zero on the rebuilt event days. Blocking.",
+        lambda run: rules.no_negative_cost(run.con, run.scope),
+    ),
+    _fct_cost_check(
+        suites.FCT_COST.name,
+        "Great Expectations suite on fct_cost's rebuilt event days: unique request_id, known "
+        "enums, counters and costs >= 0, total = input + output + other, price_effective_from <= "
+        "created_at. Blocking.",
+        lambda run: suites.validate(run.con, suites.FCT_COST, run.scope, run.folder),
+        source="gx",
+    ),
+]
+
+
+def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    """One op checking every aggregate mart against fct_cost (payg), exactly, for the periods
+    the run rebuilt; a blocking check result per mart."""
+    keys = sorted(mart_keys, key=lambda key: key.to_user_string())
+
+    @dg.multi_asset_check(
+        name="marts_reconcile_with_fct_cost",
+        specs=[
+            dg.AssetCheckSpec(
+                "reconciles_with_fct_cost",
+                asset=key,
+                blocking=True,
+                # No additional_deps on fct_cost: it comes from the same dbt step as the marts, and a
+                # dependency would make this op wait for (and be skipped by) fct_cost's own rules.
+                description="marts.md: per period, every measure sums exactly to fct_cost (payg) and "
+                "total_cost = input_cost + output_cost + other_cost on every row. Blocking.",
+            )
+            for key in keys
+        ],
+    )
+    def marts_reconcile_with_fct_cost(
+        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
+    ) -> Iterator[dg.AssetCheckResult]:
+        yield from evaluate(
+            context,
+            paths,
+            lambda run: rules.reconciliation(run.con, run.scope, [key.to_user_string() for key in keys]),
+        )
+
+    return marts_reconcile_with_fct_cost
+
+
+@dg.asset_check(
+    asset=QUARANTINE,
+    name="unpriced_records",
+    description="Warning: counted records of the rebuilt event days with no price in force, with "
+    "the provider/model pairs that need a catalog row.",
+)
+def unpriced_records(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+    [result] = evaluate(context, paths, lambda run: [rules.unpriced_records(run.con, run.scope)])
+    return result
+
+
+@dg.asset_check(
+    asset=QUARANTINE,
+    name="quarantine_share",
+    description="Warning: an arrival day quarantining more than $METERLINE_QUARANTINE_SHARE_MAX "
+    "(default 0.05) of the records it read.",
+)
+def quarantine_share(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+    [result] = evaluate(
+        context,
+        paths,
+        lambda run: [rules.quarantine_share(run.con, run.scope, run.settings.quarantine_share_max)],
+        scope="arrival",
+    )
+    return result
+
+
+def _spend_jump_check(by: str) -> dg.AssetChecksDefinition:
+    table, _ = rules.SPEND_SCOPES[by]
+
+    @dg.asset_check(
+        asset=dg.AssetKey(table),
+        name=f"spend_jump_per_{by}",
+        description=f"Warning: a rebuilt day whose payg spend per {by.replace('_', ' ')} exceeds "
+        "$METERLINE_SPEND_JUMP_FACTOR (default 3) times its trailing 7-day mean.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+        [result] = evaluate(
+            context, paths, lambda run: [rules.spend_jump(run.con, run.scope, run.settings.spend_jump_factor, by)]
+        )
+        return result
+
+    return _check
+
+
+def build_dbt_checks(aggregate_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    """The checks on what dbt built, for the published aggregate marts ``aggregate_marts``."""
+    return [
+        *FCT_COST_CHECKS,
+        build_reconciliation_check(aggregate_marts),
+        unpriced_records,
+        quarantine_share,
+        _spend_jump_check("account"),
+        _spend_jump_check("api_key"),
+    ]
