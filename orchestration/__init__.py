@@ -1,1 +1,1 @@
-"""meterline's Dagster code: definitions, assets, resources, schedules, sensors and CLI."""
+"""meterline's Dagster layer: one Definitions, code per asset group, the runner and the CLI."""

@@ -8,6 +8,7 @@ commands, so ``meterline --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -106,13 +107,13 @@ def _port(text: str) -> int:
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     """Replace this process with the Streamlit server of the cost analysis page."""
-    import dashboard
     from meterline.settings import Settings
 
     settings = Settings.from_env()
     if not settings.serving.is_file():
         raise UsageError(f"serving file {settings.serving} does not exist; run meterline demo or materialize first")
-    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    # The page is a program of its own that Streamlit runs: located, not imported.
+    app = Path(importlib.util.find_spec("dashboard").origin).resolve().parent / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
                "--server.address", args.address, "--server.headless", "true", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]  # fmt: skip

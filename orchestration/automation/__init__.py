@@ -1,0 +1,1 @@
+"""What starts runs by itself: the nightly schedule and the late-files sensor."""

@@ -1,0 +1,1 @@
+"""The dbt models (groups staging, intermediate and marts) as Dagster assets, and their checks."""

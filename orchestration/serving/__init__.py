@@ -1,0 +1,1 @@
+"""The ``serving`` group: publication of the checked marts."""
