@@ -19,7 +19,11 @@ from meterline.errors import UsageError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+# The dbt project: the repo's folder in a checkout; in an installed wheel, the copy setup.py puts
+# into this package.
+DBT_PROJECT_DIR = (
+    REPO_ROOT / "dbt_project" if (REPO_ROOT / "dbt_project" / "dbt_project.yml").is_file() else PACKAGE_DIR / "dbt_project"
+)
 DEFAULT_PRICES = PACKAGE_DIR / "default_prices.csv"
 # Copied into $DAGSTER_HOME as dagster.yaml when it has none (run queue, concurrency limits).
 INSTANCE_TEMPLATE = REPO_ROOT / "orchestration" / "dagster.yaml"

@@ -84,7 +84,8 @@ def _parse_inputs() -> str:
 
 def prepare_manifest() -> None:
     """Parse the dbt project into target/manifest.json. The CLI and the tests call
-    this before loading the definitions; under ``dagster dev`` it runs on import, below.
+    this before loading the definitions; on import (below) under ``dagster dev``, or when there is
+    no manifest yet.
 
     A parse whose inputs (:func:`_parse_inputs`) are those of the last parse is skipped: dbt
     would only confirm that nothing changed, ~3 s a command. Inputs parsed before (kept in
@@ -152,6 +153,7 @@ def _keep_parse(scratch: Path, cache: Path, digest: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-# Before orchestration.dbt.assets reads the manifest: a fresh clone has none yet.
-if using_dagster_dev():
+# Before orchestration.dbt.assets reads the manifest: a fresh clone or a new wheel has none yet,
+# and a deployment may start dagster-webserver, dagster-daemon or a code server before any CLI.
+if using_dagster_dev() or not meterline_dbt.manifest_path.exists():
     prepare_manifest()
