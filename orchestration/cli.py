@@ -65,13 +65,13 @@ def _cmd_import_prices(args: argparse.Namespace) -> int:
 def _cmd_materialize(args: argparse.Namespace) -> int:
     from orchestration.runner import materialize
 
-    return materialize(args.date_from, args.date_to)
+    return materialize(args.date_from, args.date_to, verbose=args.verbose)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from orchestration.runner import demo
 
-    return demo()
+    return demo(verbose=args.verbose)
 
 
 def _cmd_reprice(args: argparse.Namespace) -> int:
@@ -82,7 +82,7 @@ def _cmd_reprice(args: argparse.Namespace) -> int:
 
     prices = Settings.from_env().prices
     print(f"meterline: re-rating arrival days {args.date_from} .. {args.date_to} with the catalog {prices}")
-    return materialize(args.date_from, args.date_to)
+    return materialize(args.date_from, args.date_to, verbose=args.verbose)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -122,6 +122,13 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     os.execve(sys.executable, command, {**os.environ, **settings.as_env()})
 
 
+def _verbose(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show the run's whole log (Dagster's and dbt's) on the terminal, not only a line per step",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meterline", description="Cost analytics for LLM API traffic.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -142,11 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     mat = commands.add_parser("materialize", help="run the pipeline for a range of arrival days")
     mat.add_argument("--from", dest="date_from", type=_day, required=True)
     mat.add_argument("--to", dest="date_to", type=_day, required=True)
+    _verbose(mat)
     mat.set_defaults(func=_cmd_materialize)
 
     rep = commands.add_parser("reprice", help="re-rate arrival days with the current price catalog and republish")
     rep.add_argument("--from", dest="date_from", type=_day, required=True)
     rep.add_argument("--to", dest="date_to", type=_day, required=True)
+    _verbose(rep)
     rep.set_defaults(func=_cmd_reprice)
 
     stat = commands.add_parser("status", help="list arrival days with their state and the last run's checks")
@@ -157,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     dq.set_defaults(func=_cmd_dq_report)
 
     demo = commands.add_parser("demo", help="generate a sample, materialize and publish it")
+    _verbose(demo)
     demo.set_defaults(func=_cmd_demo)
 
     board = commands.add_parser("dashboard", help="serve the cost analysis page (reads the serving file)")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from meterline.errors import UsageError
 from meterline.settings import FIRST_ARRIVAL_DAY, Settings
 from orchestration.instance import prepare_instance
+from orchestration.progress import captured
 
 # Progress per day and step on the console; Dagster's DEBUG events stay in the event log.
 PROGRESS_LOGGING = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -56,8 +58,10 @@ def failure_messages(events: list) -> dict[str, str]:
     return messages
 
 
-def materialize(start: date, end: date) -> int:
-    """Run the main job for arrival days [start, end] in this process; 0 on success."""
+def materialize(start: date, end: date, *, verbose: bool = False) -> int:
+    """Run the main job for arrival days [start, end] in this process; 0 on success. The terminal
+    shows a line per step (orchestration/progress.py); the whole log, dbt's included, goes to
+    ``$METERLINE_REPORTS/logs/<start time>_<run id>.log`` (``verbose``: to the terminal too)."""
     settings = Settings.from_env()
     check_window(start, end)
     check_catalog(settings.prices)
@@ -79,15 +83,22 @@ def materialize(start: date, end: date) -> int:
             where = settings.spark_warehouse if settings.engine == "spark" else settings.warehouse
             print(f"meterline: materializing arrival days {start} .. {end} on {settings.engine} (warehouse {where})")
             job = defs.resolve_job_def(MAIN_JOB)
-            result = job.execute_in_process(
-                instance=instance,
-                run_config=PROGRESS_LOGGING,
-                tags={
-                    ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-                    ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-                },
-                raise_on_error=False,
-            )
+            run_id = str(uuid.uuid4())
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            log_path = settings.reports / "logs" / f"{stamp}_{run_id}.log"
+            print(f"meterline: run {run_id}; its whole log: {log_path}", flush=True)
+            with captured(log_path, verbose=verbose) as progress:
+                result = job.execute_in_process(
+                    instance=instance,
+                    run_config=PROGRESS_LOGGING,
+                    run_id=run_id,
+                    tags={
+                        ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+                        ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                    },
+                    raise_on_error=False,
+                )
+            print(f"meterline: {progress.summary()} (details: meterline dq-report)")
     except WarehouseLockedError as exc:
         print(f"meterline: error: {exc}", file=sys.stderr)
         return 1
@@ -100,14 +111,14 @@ def materialize(start: date, end: date) -> int:
     return 1
 
 
-def demo() -> int:
+def demo(*, verbose: bool = False) -> int:
     """Generate a small sample into the landing folder, materialize it, say where to look."""
     from meterline.sample import generate_landing
 
     settings = Settings.from_env()
     print(generate_landing(settings.landing, DEMO_DAYS, DEMO_ROWS_PER_DAY, seed=42, start=DEMO_START))
     end = date.fromordinal(DEMO_START.toordinal() + DEMO_DAYS - 1)
-    code = materialize(DEMO_START, end)
+    code = materialize(DEMO_START, end, verbose=verbose)
     if code == 0:
         print(f"marts:   {settings.serving}  (schema marts; open it read-only)")
         print(f"reports: {settings.reports}")
