@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from meterline.contract import MODEL_TYPES
 from meterline.errors import UsageError
 
 CATALOG_COLUMNS = (
@@ -36,7 +37,6 @@ CATALOG_COLUMNS = (
     "per_image",
     "per_web_search",
 )
-MODEL_TYPES = ("LLM", "Embedding", "Vision", "Audio", "Rerank", "Other")
 MONEY = "DECIMAL(38, 12)"
 # Wider than MONEY: a price that reads differently here would be rounded in MONEY.
 _FINER = "DECIMAL(38, 24)"

@@ -1,5 +1,8 @@
-"""Names fixed by ../shared/contracts: the usage counters and the measures of every mart."""
+"""Names fixed by ../shared/contracts, defined once for the Python code: the usage counters, the
+costs and measures of every mart, and the values of each enumerated field. The dbt project holds
+the same lists as vars in dbt_project.yml; tests/test_contract_names.py checks that they agree."""
 
+# raw_usage.md: the counters of a record's usage object.
 USAGE_COUNTERS = (
     "input_tokens",
     "cached_input_tokens",
@@ -12,3 +15,22 @@ USAGE_COUNTERS = (
 COSTS = ("input_cost", "output_cost", "other_cost", "total_cost")
 # marts.md: present in every published table, summed over the rows they cover.
 MEASURES = ("request_count", *USAGE_COUNTERS, *COSTS)
+
+# raw_usage.md: billing modes and endpoints (an endpoint not listed, or missing, is "other").
+BILLING_MODES = ("payg", "subscription")
+ENDPOINTS = (
+    "chat.completions",
+    "responses",
+    "messages",
+    "embeddings",
+    "images.generations",
+    "images.edits",
+    "audio.speech",
+    "audio.transcriptions",
+    "rerank",
+    "other",
+)
+# raw_usage.md: what a request was for, derived from its endpoint and usage.
+PURPOSES = ("embedding", "image_generation", "reasoning", "chat", "other")
+# pricing.md: the model types of the catalog.
+MODEL_TYPES = ("LLM", "Embedding", "Vision", "Audio", "Rerank", "Other")

@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from meterline.catalog import read_catalog
+from meterline.contract import BILLING_MODES
 from meterline.errors import UsageError
 from meterline.settings import Settings
 
@@ -122,7 +123,6 @@ ENDPOINT_SHARES: dict[str, dict[str | None, float]] = {
 ENDPOINTS = tuple(dict.fromkeys(chain.from_iterable(ENDPOINT_SHARES.values())))
 CHAT_ENDPOINTS = [ENDPOINTS.index(name) for name in ("chat.completions", "responses", "messages")]
 UNPRICED_SHARE = 0.005
-BILLING_MODES = ("payg", "subscription")
 PAYG_SHARE = 0.80
 
 COUNTERS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",

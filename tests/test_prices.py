@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meterline.catalog import CATALOG_COLUMNS, MODEL_TYPES
+from meterline.catalog import CATALOG_COLUMNS
+from meterline.contract import MODEL_TYPES
 from orchestration.cli import main
 from meterline.errors import UsageError
 from meterline.litellm import import_litellm_prices

@@ -25,25 +25,11 @@ import duckdb
 from meterline.quality.rules import COSTS
 from meterline.quality.report import DATA_DOCS_DIR, GX_DIR, locked
 from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
-from meterline.catalog import MODEL_TYPES
-from meterline.ingest import USAGE_COUNTERS as COUNTERS
+from meterline.contract import BILLING_MODES, ENDPOINTS, MODEL_TYPES, PURPOSES
+from meterline.contract import USAGE_COUNTERS as COUNTERS
 
 CHUNK_ROWS = 1_000_000
 KEY_COLUMN = "request_id"
-BILLING_MODES = ("payg", "subscription")
-PURPOSES = ("embedding", "image_generation", "reasoning", "chat", "other")
-ENDPOINTS = (
-    "chat.completions",
-    "responses",
-    "messages",
-    "embeddings",
-    "images.generations",
-    "images.edits",
-    "audio.speech",
-    "audio.transcriptions",
-    "rerank",
-    "other",
-)
 REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", "billing_mode")
 # Part of input_tokens: cached + cache-write tokens (raw_usage.md), computed in SQL for GX.
 PROMPT_PARTS = "cached_input_tokens + cache_write_tokens as cached_and_cache_write_tokens"
