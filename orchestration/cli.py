@@ -98,6 +98,22 @@ def _cmd_dq_report(args: argparse.Namespace) -> int:
     return print_report(Settings.from_env().reports, args.run)
 
 
+def _cmd_export_focus(args: argparse.Namespace) -> int:
+    from meterline.focus import ExportMismatch, export_focus
+    from meterline.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        result = export_focus(settings.serving, args.date_from, args.date_to, Path(args.out),
+                              settings.duckdb_memory_limit)  # fmt: skip
+    except ExportMismatch as exc:
+        print(f"meterline: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"meterline: wrote {result.rows} FOCUS 1.0 rows ({result.file_format}, UTC days {args.date_from} .. "
+          f"{args.date_to}, BilledCost {result.billed_cost} USD) to {result.path}")  # fmt: skip
+    return 0
+
+
 def _port(text: str) -> int:
     value = _positive(text)
     if value > 65535:
@@ -164,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     dq = commands.add_parser("dq-report", help="print a run's data-quality summary; exit 1 if a blocking check failed")
     dq.add_argument("--run", help="run id, report folder name or a prefix of either (default: the latest run)")
     dq.set_defaults(func=_cmd_dq_report)
+
+    focus = commands.add_parser("export-focus", help="write the payg usage of UTC days as a FOCUS 1.0 dataset")
+    focus.add_argument("--from", dest="date_from", type=_day, required=True, help="first UTC event day")
+    focus.add_argument("--to", dest="date_to", type=_day, required=True, help="last UTC event day (included)")
+    focus.add_argument("--out", required=True, help="file to write: CSV, or Parquet when it ends in .parquet")
+    focus.set_defaults(func=_cmd_export_focus)
 
     demo = commands.add_parser("demo", help="generate a sample, materialize and publish it")
     _verbose(demo)

@@ -26,8 +26,12 @@ AGGREGATES = {
     "cost_by_provider": (["account_id", "provider"], []),
     "provider_model_details": (["account_id", "provider", "model"], ["avg_cost_per_request"]),
 }
+# The unit prices of the catalog row that priced a request (pricing.md), carried by fct_cost for the FOCUS export.
+UNIT_PRICES = ["input_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok", "output_per_mtok", "per_request",
+               "per_image", "per_web_search"]
 FCT_COLUMNS = ["request_id", "created_at", "arrival_date", "account_id", "api_key_id", "api_key_name", "model",
-               "provider", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from"]
+               "provider", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from",
+               *UNIT_PRICES]
 RENAMED_KEY = "key_7f3a9c01"  # the generator renames it in the middle of the period
 
 
@@ -36,7 +40,7 @@ def _type_family(column: str, duckdb_type: str) -> str:
         assert duckdb_type == "TIMESTAMP", column
     elif column == "arrival_date":
         assert duckdb_type == "DATE", column
-    elif column.endswith("_cost") or column.startswith("avg_"):
+    elif column.endswith("_cost") or column.startswith("avg_") or column in UNIT_PRICES:
         assert duckdb_type.startswith("DECIMAL("), column
         assert int(duckdb_type.split(",")[1].rstrip(")")) >= 12, column  # exact to 12 places or better
     elif column in MEASURES:

@@ -1,8 +1,9 @@
 {{ partitioned_incremental('partition_date', 'day') }}
 -- depends_on: {{ ref('int_batch_event_days') }}
 
--- One row per costed request (both billing modes), rebuilt per UTC event day.
--- api_key_name is the key's current name (int_api_key_names). Partitioned by the
+-- One row per costed request (both billing modes), rebuilt per UTC event day, with the
+-- unit prices of the catalog row that priced it (the FOCUS export reads them from the
+-- serving file). api_key_name is the key's current name (int_api_key_names). Partitioned by the
 -- UTC event day, partition_date (internal: the serving file does not publish it).
 select
     rated.request_id,
@@ -30,6 +31,13 @@ select
     rated.other_cost,
     rated.total_cost,
     rated.price_effective_from,
+    rated.input_per_mtok,
+    rated.cached_input_per_mtok,
+    rated.cache_write_per_mtok,
+    rated.output_per_mtok,
+    rated.per_request,
+    rated.per_image,
+    rated.per_web_search,
     rated.event_date as partition_date
 from {{ ref('int_usage_rated') }} as rated
 left join {{ ref('int_api_key_names') }} as names
