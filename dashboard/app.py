@@ -72,7 +72,7 @@ def copy_link_html(view: View, where: str) -> str:
     button = (
         f'<button type="button" class="meterline-copy-link" id="copy-link-{where}" '
         f'data-query="{escape(query_string(view), quote=True)}" title="Copy a link to this view">'
-        "🔗 Copy link</button><span class=\"meterline-copied\" aria-live=\"polite\"></span>"
+        "Copy link</button><span class=\"meterline-copied\" aria-live=\"polite\"></span>"
     )
     return COPY_STYLE + button + COPY_SCRIPT
 

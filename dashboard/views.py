@@ -135,10 +135,12 @@ def _top(frame: pd.DataFrame, column: str, limit: int = CHART_SERIES) -> list[st
     return sorted(totals, key=lambda value: (-totals[value], value))[:limit]
 
 
-def stacked_periods(by_period: pd.DataFrame, column: str, window: Window, legend: str) -> tuple[alt.Chart, list[str]]:
-    """Cost per period, one bar per period spanning it on a UTC time axis (a period without usage is a gap),
-    stacked by `column` (the costliest CHART_SERIES values, the rest summed). Returns the chart and the
-    series in stacking order."""
+def stacked_periods(
+    by_period: pd.DataFrame, column: str, window: Window, legend: str, normalize: bool = False
+) -> tuple[alt.Chart, list[str]]:
+    """Cost per period (each period's share of it with `normalize`), one bar per period spanning it on a UTC
+    time axis (a period without usage is a gap), stacked by `column` (the costliest CHART_SERIES values,
+    the rest summed; stacked here, in exact decimals). Returns the chart and the series in stacking order."""
     shown = _top(by_period, column)
     series = [value if value in shown else OTHERS for value in by_period[column]]
     sums: dict[tuple[datetime, str], Decimal] = {}
@@ -149,24 +151,29 @@ def stacked_periods(by_period: pd.DataFrame, column: str, window: Window, legend
         period_totals[period] = period_totals.get(period, Decimal(0)) + cost
     order = shown + ([OTHERS] if OTHERS in series else [])
     grain = window.grain
-    rows = [
-        {
-            "start": _instant(period),
-            "end": _instant(shift(period, grain, 1)),
-            "period": period_label(period, grain),
-            "series": value,
-            "rank": order.index(value),
-            "cost": float(cost),
-            "cost_label": money(cost),
-            "share": float(cost / period_totals[period]) if period_totals[period] else 0.0,
-        }
-        for (period, value), cost in sorted(sums.items(), key=lambda item: (item[0][0], order.index(item[0][1])))
-    ]
+    rows, below = [], {period: Decimal(0) for period in period_totals}
+    for (period, value), cost in sorted(sums.items(), key=lambda item: (item[0][0], order.index(item[0][1]))):
+        whole = period_totals[period] if normalize else Decimal(1)
+        low, high = below[period], below[period] + cost
+        below[period] = high
+        rows.append(
+            {
+                "start": _instant(period),
+                "end": _instant(shift(period, grain, 1)),
+                "period": period_label(period, grain),
+                "series": value,
+                "low": float(low / whole) if whole else 0.0,
+                "high": float(high / whole) if whole else 0.0,
+                "cost_label": money(cost),
+                "share": float(cost / period_totals[period]) if period_totals[period] else 0.0,
+            }
+        )
     unit = UNIT_NAMES[grain].capitalize()
     domain = [_instant(window.first), _instant(window.end)]
+    y_axis = alt.Axis(format="%") if normalize else alt.Axis(format="$,.2f")
     chart = (
         alt.Chart(pd.DataFrame(rows))
-        .mark_bar()
+        .mark_rect(stroke="white", strokeWidth=0.5)
         .encode(
             x=alt.X(
                 "start:T",
@@ -175,11 +182,11 @@ def stacked_periods(by_period: pd.DataFrame, column: str, window: Window, legend
                 axis=alt.Axis(format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True),
             ),
             x2="end:T",
-            y=alt.Y("cost:Q", title="Cost (USD)", axis=alt.Axis(format="$,.2f")),
+            y=alt.Y("low:Q", title="Share of cost" if normalize else "Cost (USD)", axis=y_axis),
+            y2="high:Q",
             color=alt.Color(
                 "series:N", title=legend, sort=order, legend=alt.Legend(orient="bottom", columns=3, labelLimit=320)
             ),
-            order=alt.Order("rank:Q"),
             tooltip=[
                 alt.Tooltip("period:N", title=f"{unit} (UTC)"),
                 alt.Tooltip("series:N", title=legend),
@@ -226,10 +233,8 @@ def cost_by_model(reader: ServingReader, filters: Filters, view: View) -> str | 
     models = list(totals["model"])
     st.session_state["models:order"] = models
     by_period = reader.costs(filters, window, ("period_start", "model"))
-    chart, _ = stacked_periods(by_period, "model", window, "Model")
-    pick = alt.selection_point(name="pick", fields=["series"], on="click")
-    chart = chart.encode(y=alt.Y("cost:Q", stack="normalize", title="Share of cost", axis=alt.Axis(format="%")))
-    chart = chart.add_params(pick)
+    chart, _ = stacked_periods(by_period, "model", window, "Model", normalize=True)
+    chart = chart.add_params(alt.selection_point(name="pick", fields=["series"], on="click"))
     st.caption("Click a model's bar or row to open its detail.")
     st.altair_chart(chart, width="stretch", key="chart:models", on_select=_pick_model_from_chart, selection_mode="pick")
     show_table(totals, {"model": "Model", **BREAKDOWN_COLUMNS}, key="table:models", on_select=_pick_model_from_table)
@@ -279,7 +284,7 @@ def _breakdown_chart(frame: pd.DataFrame, dimension: str, header: str) -> alt.Ch
                 alt.Tooltip("requests:Q", title="Requests", format=","),
             ],
         )
-        .properties(height=max(120, 28 * len(data)), title=f"By {header.lower()}")
+        .properties(height=alt.Step(26), title=f"By {header.lower()}")
     )
 
 
