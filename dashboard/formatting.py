@@ -34,7 +34,7 @@ def change(current: Decimal | None, previous: Decimal | None, places: int = CARD
     if current is None or previous is None:
         return None
     difference = current - previous
-    text = f"{'-' if difference < 0 else '+'}{money(abs(difference), places)}"
+    text = f"{'-' if rounded(difference, places) < 0 else '+'}{money(abs(difference), places)}"
     if rounded(previous, places) == 0:
         return text if rounded(current, places) == 0 else f"{text} (new)"
     percent = (difference * 100 / previous).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
