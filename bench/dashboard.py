@@ -22,17 +22,34 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.dashboard_serving import build_serving  # noqa: E402
+from tests.dashboard_serving import build_serving
 
 APP = str(REPO / "dashboard" / "app.py")
 
 
-def timed(action) -> float:  # noqa: ANN001
+def timed(action) -> float:
     start = time.perf_counter()
     at = action()
     elapsed = time.perf_counter() - start
     assert not at.exception, [e.message for e in at.exception]
     return elapsed
+
+
+def session_steps(at):
+    """One user's session: the steps timed, in order, on one AppTest page."""
+    def first_key():
+        return [at.multiselect(key="api_keys").options[0].split(" · ")[-1]]
+
+    return [
+        ("first load (Month, latest month)", lambda: at.run()),
+        ("granularity -> Day (the month as days)", lambda: at.radio(key="granularity").set_value("Day").run()),
+        ("account -> acct_beta", lambda: at.selectbox(key="account").set_value("acct_beta").run()),
+        ("API key filter (one key)", lambda: at.multiselect(key="api_keys").set_value(first_key()).run()),
+        ("model in detail -> the third model",
+         lambda: at.selectbox(key="detail_model").set_value(at.selectbox(key="detail_model").options[2]).run()),
+        ("granularity -> Hour (the days as hours)", lambda: at.radio(key="granularity").set_value("Hour").run()),
+        ("granularity -> Month", lambda: at.radio(key="granularity").set_value("Month").run()),
+    ]
 
 
 def main() -> int:
@@ -53,18 +70,7 @@ def main() -> int:
     results: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         at = AppTest.from_file(APP, default_timeout=120)
-        steps = [
-            ("first load (Month, latest month)", lambda: at.run()),
-            ("granularity -> Day (the month as days)", lambda: at.radio(key="granularity").set_value("Day").run()),
-            ("account -> acct_beta", lambda: at.selectbox(key="account").set_value("acct_beta").run()),
-            ("API key filter (one key)", lambda: at.multiselect(key="api_keys").set_value(
-                [at.multiselect(key="api_keys").options[0].split(" · ")[-1]]).run()),
-            ("model in detail -> the third model", lambda: at.selectbox(key="detail_model").set_value(
-                at.selectbox(key="detail_model").options[2]).run()),
-            ("granularity -> Hour (the days as hours)", lambda: at.radio(key="granularity").set_value("Hour").run()),
-            ("granularity -> Month", lambda: at.radio(key="granularity").set_value("Month").run()),
-        ]
-        for name, action in steps:
+        for name, action in session_steps(at):
             results.setdefault(name, []).append(timed(action))
         tab = AppTest.from_file(APP, default_timeout=120)
         tab.query_params.update({"tab": "providers"})

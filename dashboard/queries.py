@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import duckdb
 import pandas as pd
@@ -99,7 +100,7 @@ class ServingReader:
     def __init__(self, path: Path) -> None:
         self._con = duckdb.connect(str(path), read_only=True)
 
-    def __enter__(self) -> ServingReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:

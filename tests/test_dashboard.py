@@ -34,7 +34,10 @@ from dashboard.formatting import change, literal, money, rounded
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
 from orchestration.cli import main
-from orchestration.generate import RENAMED_TO, generate_landing  # RENAMED_TO: a comma, quotes, non-ASCII
+from orchestration.generate import (  # RENAMED_TO: a comma, quotes, non-ASCII
+    RENAMED_TO,
+    generate_landing,
+)
 from tests.helpers import Installation
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
@@ -381,8 +384,10 @@ def test_an_empty_state_when_the_filters_match_nothing(served: Installation) -> 
                             "key": key, "model": model})  # fmt: skip
     run(at)
     assert [info.value for info in at.info] == [
-        f"No pay-as-you-go usage matches these filters in {first:%Y-%m-%d} \N{EN DASH} {last:%Y-%m-%d} UTC. "
-        "Pick another time range, or fewer API keys or models."
+        (
+            f"No pay-as-you-go usage matches these filters in {first:%Y-%m-%d} \N{EN DASH} {last:%Y-%m-%d} UTC. "
+            "Pick another time range, or fewer API keys or models."
+        )
     ]
     assert not at.metric and not at.tabs and not at.dataframe and not at.warning
     assert PAYG_NOTE in at.caption[0].value
@@ -439,13 +444,13 @@ def test_queries_name_only_whitelisted_tables_and_bind_every_value(served: Insta
 def test_amounts_are_rounded_for_display_only_and_names_stay_literal() -> None:
     assert money(Decimal("1234.565")) == "$1,234.57" and money(Decimal("-0.0049999")) == "$0.00"
     assert money(Decimal("0.0000125"), 6) == "$0.000013" and money(None) == "\N{EN DASH}"
-    assert change(Decimal("3"), Decimal("2")) == "+$1.00 (+50.0%)"
-    assert change(Decimal("1.5"), Decimal("2")) == "-$0.50 (-25.0%)"
-    assert change(Decimal("1"), Decimal("0")) == "+$1.00 (new)" and change(None, Decimal("1")) is None
+    assert change(Decimal(3), Decimal(2)) == "+$1.00 (+50.0%)"
+    assert change(Decimal("1.5"), Decimal(2)) == "-$0.50 (-25.0%)"
+    assert change(Decimal(1), Decimal(0)) == "+$1.00 (new)" and change(None, Decimal(1)) is None
     # A negligible base: "new" when it shows as $0.00, the amount alone beyond 1000%.
     assert change(Decimal("12103003.04"), Decimal("0.001")) == "+$12,103,003.04 (new)"
-    assert change(Decimal("500"), Decimal("0.40")) == "+$499.60"
-    assert change(Decimal("0"), Decimal("0.004")) == "+$0.00"
+    assert change(Decimal(500), Decimal("0.40")) == "+$499.60"
+    assert change(Decimal(0), Decimal("0.004")) == "+$0.00"
     assert literal("acme/gpt_4*o [beta]") == r"acme/gpt\_4\*o \[beta\]"
     window = Window("monthly", datetime(2026, 1, 1), datetime(2026, 2, 1))
     assert (window.end, window.previous()) == (
@@ -472,8 +477,11 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
     named = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     for row in named:
         assert Decimal(row["total_cost"]) == sum(Decimal(row[c]) for c in ("input_cost", "output_cost", "other_cost"))
-    assert {(r["account_id"], r["api_key_id"], r["api_key_name"]): (int(r["request_count"]), Decimal(r["total_cost"]))
-            for r in named} == {  # fmt: skip
+    shown = {
+        (r["account_id"], r["api_key_id"], r["api_key_name"]): (int(r["request_count"]), Decimal(r["total_cost"]))
+        for r in named
+    }
+    assert shown == {
         (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
     }
     assert RENAMED_TO in {row[4] for row in rows}

@@ -4,7 +4,6 @@ in SQL (tests/dashboard_serving.py): pure logic and a read-only DuckDB file, in 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from tests.dashboard_serving import build_serving
 
 
 @pytest.fixture(scope="module")
-def reader(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def reader(tmp_path_factory: pytest.TempPathFactory):
     path = build_serving(tmp_path_factory.mktemp("serving") / "meterline.duckdb", requests=5_000)
     with ServingReader(path) as opened:
         yield opened
