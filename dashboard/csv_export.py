@@ -3,7 +3,8 @@
 Encoding: UTF-8 with a byte-order mark (so Excel reads non-ASCII key names right; Python reads it with
 ``encoding="utf-8-sig"``). Quoting: RFC 4180 (a field holding a comma, a quote or a line break is
 quoted, quotes doubled), CRLF line ends. Costs are the exact decimal values (no rounding, no exponent);
-a key without a name has an empty name field.
+a key without a name has an empty name field. Every row carries the period it sums, half-open and UTC:
+``period_start <= created_at < period_end`` (ISO 8601, e.g. ``2026-11-01T00:00:00Z``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,26 @@ from decimal import Decimal
 
 import pandas as pd
 
-COLUMNS = ("account_id", "api_key_id", "api_key_name", "request_count", "total_cost")
+from dashboard.periods import Window
+
+PERIOD_COLUMNS = ("period_start", "period_end")
+COLUMNS = (
+    "account_id",
+    "api_key_id",
+    "api_key_name",
+    "request_count",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "images",
+    "web_search_calls",
+    "input_cost",
+    "output_cost",
+    "other_cost",
+    "total_cost",
+)
 BOM = "\ufeff"
 
 
@@ -24,11 +44,17 @@ def _field(value: object) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def api_key_csv(frame: pd.DataFrame) -> bytes:
-    """`frame` (rows of ServingReader.costs by account and API key, in display order) as CSV bytes."""
+def _instant(moment: object) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def api_key_csv(frame: pd.DataFrame, window: Window) -> bytes:
+    """`frame` (rows of ServingReader.costs by account and API key over `window`, in display order) as
+    CSV bytes."""
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow((*PERIOD_COLUMNS, *COLUMNS))
+    period = (_instant(window.first), _instant(window.end))
     for row in frame.loc[:, list(COLUMNS)].itertuples(index=False):
-        writer.writerow([_field(value) for value in row])
+        writer.writerow([*period, *(_field(value) for value in row)])
     return (BOM + text.getvalue()).encode("utf-8")

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import duckdb
 import pandas as pd
@@ -31,6 +32,7 @@ MARTS: dict[str, tuple[str, ...]] = {
     "provider_model_details": ("account_id", "provider", "model"),
     "cost_cube": DIMENSIONS,
 }
+ALTERNATIVE_GRAINS = ("daily", "monthly")  # provider_alternatives_<grain> has no hourly table
 AVERAGE_SCALE = Decimal("1e-18")  # the scale of the marts' averages (exact_divide in dbt_project/macros/money.sql)
 
 
@@ -98,7 +100,7 @@ class ServingReader:
     def __init__(self, path: Path) -> None:
         self._con = duckdb.connect(str(path), read_only=True)
 
-    def __enter__(self) -> ServingReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
@@ -147,21 +149,60 @@ class ServingReader:
         sql = f"SELECT DISTINCT account_id FROM {table_name('cost_overview', 'monthly')} ORDER BY 1"
         return [account for (account,) in self._con.execute(sql).fetchall()]
 
-    def api_keys(self, account: str | None) -> list[tuple[str, str | None]]:
-        """(api_key_id, api_key_name) of every key with usage (of `account`, when given), by name."""
-        sql = (
-            f"SELECT DISTINCT api_key_id, api_key_name FROM {table_name('cost_by_api_key', 'monthly')} "
-            "WHERE ? IS NULL OR account_id = ? ORDER BY api_key_name, api_key_id"
-        )
-        return self._con.execute(sql, [account, account]).fetchall()
+    def _used(self, column: str, account: str | None, window: Window | None, other: tuple[str, tuple[str, ...]]) -> list:
+        """Distinct `column` (api_key_id with its name, or model) with usage of `account` (None: all) in
+        `window` (None: at any time), among the rows whose `other` column is one of its values (when any)."""
+        other_column, other_values = other
+        grain = window.grain if window is not None else "monthly"
+        mart = "cost_cube" if other_values else ("cost_by_api_key" if column == "api_key_id" else "cost_by_model")
+        selected = "api_key_id, api_key_name" if column == "api_key_id" else "model"
+        order = "api_key_name, api_key_id" if column == "api_key_id" else "model"
+        conditions, params = ["(? IS NULL OR account_id = ?)"], [account, account]
+        if window is not None:
+            conditions.append("period_start >= ? AND period_start < ?")
+            params += [window.first, window.end]
+        if other_values:
+            conditions.append(f"list_contains(?::VARCHAR[], {other_column})")
+            params.append(list(other_values))
+        sql = f"SELECT DISTINCT {selected} FROM {table_name(mart, grain)} WHERE {' AND '.join(conditions)} ORDER BY {order}"
+        return self._con.execute(sql, params).fetchall()
 
-    def models(self, account: str | None) -> list[str]:
-        """Every model with usage (of `account`, when given), by name."""
+    def api_keys(
+        self, account: str | None, window: Window | None = None, models: tuple[str, ...] = ()
+    ) -> list[tuple[str, str | None]]:
+        """(api_key_id, api_key_name) of every key with usage (of `account`, in `window`, of `models`, when
+        given), by name."""
+        return self._used("api_key_id", account, window, ("model", models))
+
+    def models(self, account: str | None, window: Window | None = None, api_key_ids: tuple[str, ...] = ()) -> list[str]:
+        """Every model with usage (of `account`, in `window`, through `api_key_ids`, when given), by name."""
+        return [model for (model,) in self._used("model", account, window, ("api_key_id", api_key_ids))]
+
+    def has_table(self, name: str) -> bool:
+        """Whether schema marts of the serving file has table or view `name`."""
+        sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = ?"
+        return self._con.execute(sql, [name]).fetchall()[0][0] > 0
+
+    def alternatives(self, filters: Filters, window: Window) -> pd.DataFrame | None:
+        """``provider_alternatives_<grain>`` summed over `window` per model, provider and alternative provider
+        (marts.md), largest savings first; None when the serving file has no such table at this grain."""
+        name = f"provider_alternatives_{window.grain}"
+        if window.grain not in ALTERNATIVE_GRAINS or not self.has_table(name):
+            return None
+        conditions, params = ["period_start >= ?", "period_start < ?"], [window.first, window.end]
+        if filters.account is not None:
+            conditions.append("account_id = ?")
+            params.append(filters.account)
+        if filters.models:
+            conditions.append("list_contains(?::VARCHAR[], model)")
+            params.append(list(filters.models))
         sql = (
-            f"SELECT DISTINCT model FROM {table_name('cost_by_model', 'monthly')} "
-            "WHERE ? IS NULL OR account_id = ? ORDER BY 1"
+            "SELECT model, provider, alternative_provider, sum(request_count) AS request_count, "
+            "sum(actual_cost) AS actual_cost, sum(alternative_cost) AS alternative_cost, sum(savings) AS savings "
+            f"FROM marts.{name} WHERE {' AND '.join(conditions)} GROUP BY ALL "
+            "ORDER BY savings DESC, model, provider, alternative_provider"
         )
-        return [model for (model,) in self._con.execute(sql, [account, account]).fetchall()]
+        return self._frame(sql, params)
 
     def published_at(self) -> datetime | None:
         """When the version being read was published (UTC)."""

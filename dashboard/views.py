@@ -1,9 +1,13 @@
 """The sections of the cost analysis page. Each reads through ServingReader with the page's filters, so
-every section honours every filter; amounts stay Decimal until the browser formats them."""
+every section honours every filter. Amounts stay Decimal; what is shown is rounded once, half up, by
+dashboard.formatting (costs to cents, per-request and per-1K-token averages to 6 places), the same in
+cards, tables and tooltips; the CSV keeps the exact values."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 import altair as alt
@@ -11,14 +15,24 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.csv_export import api_key_csv
-from dashboard.formatting import AVERAGE_PLACES, CARD_PLACES, NO_NAME, change, literal, money
-from dashboard.periods import UNIT_NAMES, Window, period_label
+from dashboard.formatting import (
+    AVERAGE_PLACES,
+    CARD_PLACES,
+    NO_NAME,
+    change,
+    literal,
+    money,
+    rounded,
+)
+from dashboard.periods import UNIT_NAMES, Window, period_label, shift
 from dashboard.queries import Filters, ServingReader
+from dashboard.view import STACKS, View
 
-MONEY_COLUMNS = {"total_cost", "input_cost", "output_cost", "other_cost", "avg_cost_per_request"}
-MONEY_FORMAT = "$%.6f"  # table cells: costs of single calls are fractions of a cent
-CHART_MODELS = 8  # the chart shows the costliest models; the rest are summed as OTHER_MODELS
-OTHER_MODELS = "(other models)"
+COST_COLUMNS = {"total_cost", "input_cost", "output_cost", "other_cost", "actual_cost", "alternative_cost", "savings"}
+AVERAGE_COLUMNS = {"avg_cost_per_request", "avg_cost_per_1k_tokens"}
+COUNT_COLUMNS = {"request_count", "input_tokens", "output_tokens", "images"}
+CHART_SERIES = 8  # a stacked chart shows the costliest series; the rest are summed as OTHERS
+OTHERS = "(others)"
 CARDS = (
     ("Total cost", "total_cost", CARD_PLACES),
     ("Input cost", "input_cost", CARD_PLACES),
@@ -35,6 +49,7 @@ COST_SORTS = {
     "Requests, high to low": ("request_count", False),
     "Requests, low to high": ("request_count", True),
 }
+TIME_FORMATS = {"monthly": "%Y-%m", "daily": "%b %d", "hourly": "%b %d %H:00"}
 
 
 def with_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -43,22 +58,41 @@ def with_share(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(share=[float(cost / total) if total else 0.0 for cost in frame["total_cost"]])
 
 
-def show_table(frame: pd.DataFrame, columns: dict[str, str], key: str) -> None:
-    """The `columns` of `frame` (name -> header); money as dollars, share as a bar; sortable by any header."""
+def show_table(
+    frame: pd.DataFrame,
+    columns: dict[str, str],
+    key: str,
+    on_select: Callable[[], None] | None = None,
+) -> None:
+    """The `columns` of `frame` (name -> header): costs rounded to cents as dollars with separators,
+    averages to 6 places, counts with separators, share as a bar. Sortable by any header; with
+    `on_select`, a click on a row calls it (the row is in ``st.session_state[key + ":rows"]``)."""
     config: dict[str, object] = {}
+    display = frame.loc[:, list(columns)].copy()
     for name, header in columns.items():
-        if name in MONEY_COLUMNS:
-            config[header] = st.column_config.NumberColumn(header, format=MONEY_FORMAT)
+        if name in COST_COLUMNS:
+            display[name] = [rounded(value, CARD_PLACES) for value in display[name]]
+            config[header] = st.column_config.NumberColumn(header, format="dollar")
+        elif name in AVERAGE_COLUMNS:
+            display[name] = [rounded(value, AVERAGE_PLACES) for value in display[name]]
+            config[header] = st.column_config.NumberColumn(header, format="$%.6f")
         elif name == "share":
             config[header] = st.column_config.ProgressColumn(header, format="percent", min_value=0, max_value=1)
-        elif frame[name].dtype.kind in "iu":
+        elif name in COUNT_COLUMNS:
             config[header] = st.column_config.NumberColumn(header, format="localized")
-    display = frame.loc[:, list(columns)]
     if "api_key_name" in columns:
         display = display.assign(api_key_name=display["api_key_name"].fillna(NO_NAME))
     display = display.rename(columns=columns)
     with st.container(key=key):  # the key names the table for tests and page styling
-        st.dataframe(display, hide_index=True, column_config=config)
+        if on_select is None:
+            st.dataframe(display, hide_index=True, column_config=config)
+        else:
+            st.dataframe(display, hide_index=True, column_config=config, key=f"{key}:rows", on_select=on_select,
+                         selection_mode="single-row")  # fmt: skip
+
+
+def empty_state(what: str, window: Window) -> None:
+    st.info(f"No pay-as-you-go usage {what} in {window.label()}.")
 
 
 def sort_by(frame: pd.DataFrame, label: str, name_column: str, key: str) -> pd.DataFrame:
@@ -88,78 +122,194 @@ def overview_cards(reader: ServingReader, filters: Filters, window: Window, curr
     st.caption(f"Changes are against the previous {window.length_label()}: {previous_window.label()}{note}.")
 
 
-def _share_chart(by_period: pd.DataFrame, models: list[str], grain: str) -> alt.Chart:
-    """Stacked 100 % bars: each model's share of each period's cost (the costliest models, the rest summed)."""
-    shown = set(models[:CHART_MODELS])
-    frame = by_period.assign(
-        period=[period_label(p, grain) for p in by_period["period_start"]],
-        model=[m if m in shown else OTHER_MODELS for m in by_period["model"]],
-    )
-    grouped = frame.groupby(["period", "model"], sort=False)["total_cost"].agg(lambda costs: sum(costs, Decimal(0)))
-    chart_data = grouped.reset_index().assign(cost=lambda f: [float(c) for c in f["total_cost"]])
-    chart_data = chart_data.drop(columns="total_cost")
-    chart_data["share"] = chart_data["cost"] / chart_data.groupby("period")["cost"].transform("sum")
-    order = models[:CHART_MODELS] + ([OTHER_MODELS] if len(models) > CHART_MODELS else [])
-    chart_data["rank"] = [order.index(model) for model in chart_data["model"]]
+def _instant(moment: datetime) -> str:
+    """A UTC instant for Vega-Lite (an ISO string with Z, read on a UTC time scale whatever the browser's zone)."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def _top(frame: pd.DataFrame, column: str, limit: int = CHART_SERIES) -> list[str]:
+    """The `limit` costliest values of `column` in `frame`, costliest first."""
+    totals: dict[str, Decimal] = {}
+    for value, cost in zip(frame[column], frame["total_cost"], strict=True):
+        totals[value] = totals.get(value, Decimal(0)) + cost
+    return sorted(totals, key=lambda value: (-totals[value], value))[:limit]
+
+
+def stacked_periods(
+    by_period: pd.DataFrame, column: str, window: Window, legend: str, normalize: bool = False
+) -> tuple[alt.Chart, list[str]]:
+    """Cost per period (each period's share of it with `normalize`), one bar per period spanning it on a UTC
+    time axis (a period without usage is a gap), stacked by `column` (the costliest CHART_SERIES values,
+    the rest summed; stacked here, in exact decimals). Returns the chart and the series in stacking order."""
+    shown = _top(by_period, column)
+    series = [value if value in shown else OTHERS for value in by_period[column]]
+    sums: dict[tuple[datetime, str], Decimal] = {}
+    for period, value, cost in zip(by_period["period_start"], series, by_period["total_cost"], strict=True):
+        sums[(period, value)] = sums.get((period, value), Decimal(0)) + cost
+    period_totals: dict[datetime, Decimal] = {}
+    for (period, _), cost in sums.items():
+        period_totals[period] = period_totals.get(period, Decimal(0)) + cost
+    order = shown + ([OTHERS] if OTHERS in series else [])
+    grain = window.grain
+    rows, below = [], {period: Decimal(0) for period in period_totals}
+    for (period, value), cost in sorted(sums.items(), key=lambda item: (item[0][0], order.index(item[0][1]))):
+        whole = period_totals[period] if normalize else Decimal(1)
+        low, high = below[period], below[period] + cost
+        below[period] = high
+        rows.append(
+            {
+                "start": _instant(period),
+                "end": _instant(shift(period, grain, 1)),
+                "period": period_label(period, grain),
+                "series": value,
+                "low": float(low / whole) if whole else 0.0,
+                "high": float(high / whole) if whole else 0.0,
+                "cost_label": money(cost),
+                "share": float(cost / period_totals[period]) if period_totals[period] else 0.0,
+            }
+        )
     unit = UNIT_NAMES[grain].capitalize()
-    return (
-        alt.Chart(chart_data)
-        .mark_bar()
+    domain = [_instant(window.first), _instant(window.end)]
+    y_axis = alt.Axis(format="%") if normalize else alt.Axis(format="$,.2f")
+    chart = (
+        alt.Chart(pd.DataFrame(rows))
+        .mark_rect(stroke="white", strokeWidth=0.5)
         .encode(
-            x=alt.X("period:O", title=f"{unit} (UTC)", sort=None),
-            y=alt.Y("cost:Q", stack="normalize", title="Share of cost", axis=alt.Axis(format="%")),
-            color=alt.Color("model:N", title="Model", sort=order),
-            order=alt.Order("rank:Q"),
+            x=alt.X(
+                "start:T",
+                title=f"{unit} (UTC)",
+                scale=alt.Scale(type="utc", domain=domain),
+                axis=alt.Axis(format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True),
+            ),
+            x2="end:T",
+            y=alt.Y("low:Q", title="Share of cost" if normalize else "Cost (USD)", axis=y_axis),
+            y2="high:Q",
+            color=alt.Color(
+                "series:N", title=legend, sort=order, legend=alt.Legend(orient="bottom", columns=3, labelLimit=320)
+            ),
             tooltip=[
-                alt.Tooltip("period:O", title=f"{unit} (UTC)"),
-                alt.Tooltip("model:N", title="Model"),
-                alt.Tooltip("cost:Q", title="Cost", format="$,.4f"),
-                alt.Tooltip("share:Q", title="Share", format=".1%"),
+                alt.Tooltip("period:N", title=f"{unit} (UTC)"),
+                alt.Tooltip("series:N", title=legend),
+                alt.Tooltip("cost_label:N", title="Cost"),
+                alt.Tooltip("share:Q", title="Share of the period", format=".1%"),
             ],
         )
     )
+    return chart, order
 
 
-def cost_by_model(reader: ServingReader, filters: Filters, window: Window) -> None:
+def cost_over_time(reader: ServingReader, filters: Filters, view: View) -> str:
+    """Actual cost per period, stacked by model, model type or provider; returns the stacking picked."""
+    st.subheader("Cost over time")
+    st.session_state.setdefault("stack", view.stack)
+    stack = st.segmented_control(
+        "Stack by", list(STACKS), format_func=STACKS.__getitem__, key="stack", required=True
+    )
+    by_period = reader.costs(filters, view.window, ("period_start", stack))
+    chart, _ = stacked_periods(by_period, stack, view.window, STACKS[stack])
+    st.altair_chart(chart, width="stretch", key="chart:over_time")
+    return stack
+
+
+def _pick_model_from_table() -> None:
+    rows = st.session_state["table:models:rows"].selection.rows
+    if rows:
+        st.session_state["detail_model"] = st.session_state["models:order"][rows[0]]
+
+
+def _pick_model_from_chart() -> None:
+    points = st.session_state["chart:models"].selection.get("pick", [])
+    picked = [point.get("series") for point in points if point.get("series") not in (None, OTHERS)]
+    if picked:
+        st.session_state["detail_model"] = picked[0]
+
+
+def cost_by_model(reader: ServingReader, filters: Filters, view: View) -> str | None:
+    """Each model's cost and share; a click on a model (a bar or a row) opens its detail. Returns the model
+    in detail."""
+    window = view.window
     st.subheader("Cost by model")
     totals = with_share(reader.costs(filters, window, ("model",)))
-    by_period = reader.costs(filters, window, ("period_start", "model"))
     models = list(totals["model"])
-    st.altair_chart(_share_chart(by_period, models, filters.grain), width="stretch")
-    show_table(
-        totals,
-        {"model": "Model", "request_count": "Requests", "total_cost": "Total cost", "share": "Share"},
-        key="table:models",
+    st.session_state["models:order"] = models
+    by_period = reader.costs(filters, window, ("period_start", "model"))
+    chart, _ = stacked_periods(by_period, "model", window, "Model", normalize=True)
+    chart = chart.add_params(alt.selection_point(name="pick", fields=["series"], on="click"))
+    st.caption("Click a model's bar or row to open its detail.")
+    st.altair_chart(chart, width="stretch", key="chart:models", on_select=_pick_model_from_chart, selection_mode="pick")
+    show_table(totals, {"model": "Model", **BREAKDOWN_COLUMNS}, key="table:models", on_select=_pick_model_from_table)
+
+    asked = st.session_state.get("detail_model", view.detail_model)
+    st.session_state["detail_model"] = asked if asked in models else models[0]
+    model = st.selectbox(
+        "Model detail", models, key="detail_model", help="Opens the picked model's cost by provider, API key and purpose."
     )
-    model = st.selectbox("Model detail", models, help="Opens the picked model's cost by provider, API key and purpose.")
     detail = replace(filters, models=(model,))
-    with st.container(border=True):
-        st.markdown(f"**{literal(model)}** · {window.label()}")
-        by_provider, by_key, by_purpose = st.columns([2, 3, 2])
-        with by_provider:
-            frame = with_share(reader.costs(detail, window, ("provider",)))
-            show_table(frame, {"provider": "Provider", **BREAKDOWN_COLUMNS}, key="table:model_providers")
-        with by_key:
-            frame = with_share(reader.costs(detail, window, ("api_key_id", "api_key_name")))
-            columns = {"api_key_name": "API key", "api_key_id": "Key id", **BREAKDOWN_COLUMNS}
-            show_table(frame, columns, key="table:model_api_keys")
-        with by_purpose:
-            frame = with_share(reader.costs(detail, window, ("purpose",)))
-            show_table(frame, {"purpose": "Purpose", **BREAKDOWN_COLUMNS}, key="table:model_purposes")
+    with st.container(border=True, key="model_detail"):
+        st.markdown(f"**{literal(model)}** · {literal(window.label())}")
+        for dimension, columns, key in (
+            ("provider", {"provider": "Provider"}, "table:model_providers"),
+            (("api_key_id", "api_key_name"), {"api_key_name": "API key", "api_key_id": "Key id"}, "table:model_api_keys"),
+            ("purpose", {"purpose": "Purpose"}, "table:model_purposes"),
+        ):
+            by = dimension if isinstance(dimension, tuple) else (dimension,)
+            frame = with_share(reader.costs(detail, window, by))
+            if frame.empty:
+                empty_state(f"for {model}", window)
+            else:
+                show_table(frame, {**columns, **BREAKDOWN_COLUMNS}, key=key)
+    return model
+
+
+def _breakdown_chart(frame: pd.DataFrame, dimension: str, header: str) -> alt.Chart:
+    data = pd.DataFrame(
+        {
+            "name": list(frame[dimension]),
+            "cost": [float(cost) for cost in frame["total_cost"]],
+            "cost_label": [money(cost) for cost in frame["total_cost"]],
+            "share": list(frame["share"]),
+            "requests": list(frame["request_count"]),
+        }
+    )
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("name:N", title=None, sort="-x", axis=alt.Axis(labelLimit=200)),
+            x=alt.X("cost:Q", title="Cost (USD)", axis=alt.Axis(format="$,.0f", tickCount=4)),
+            tooltip=[
+                alt.Tooltip("name:N", title=header),
+                alt.Tooltip("cost_label:N", title="Cost"),
+                alt.Tooltip("share:Q", title="Share", format=".1%"),
+                alt.Tooltip("requests:Q", title="Requests", format=","),
+            ],
+        )
+        .properties(height=alt.Step(26), title=f"By {header.lower()}")
+    )
 
 
 def cost_by_type(reader: ServingReader, filters: Filters, window: Window) -> None:
     st.subheader("Cost by type")
     breakdowns = (("model_type", "Model type"), ("provider", "Provider"), ("purpose", "Purpose"))
+    frames = {dimension: with_share(reader.costs(filters, window, (dimension,))) for dimension, _ in breakdowns}
     for column, (dimension, header) in zip(st.columns(3), breakdowns, strict=True):
         with column:
-            frame = with_share(reader.costs(filters, window, (dimension,)))
-            show_table(frame, {dimension: header, **BREAKDOWN_COLUMNS}, key=f"table:type_{dimension}")
+            if frames[dimension].empty:
+                empty_state(f"by {header.lower()}", window)
+            else:
+                st.altair_chart(_breakdown_chart(frames[dimension], dimension, header), width="stretch",
+                                key=f"chart:type_{dimension}")  # fmt: skip
+    for dimension, header in breakdowns:
+        if not frames[dimension].empty:
+            show_table(frames[dimension], {dimension: header, **BREAKDOWN_COLUMNS}, key=f"table:type_{dimension}")
 
 
-def cost_by_api_key(reader: ServingReader, filters: Filters, window: Window) -> None:
+def cost_by_api_key(reader: ServingReader, filters: Filters, window: Window, copy_link: Callable[[str], None]) -> None:
     st.subheader("Cost by API key")
     frame = reader.costs(filters, window, ("account_id", "api_key_id", "api_key_name"))
+    if frame.empty:
+        empty_state("by API key", window)
+        return
     frame = sort_by(with_share(frame), "Sort API keys by", "api_key_name", key="sort:api_keys")
     show_table(
         frame,
@@ -168,27 +318,36 @@ def cost_by_api_key(reader: ServingReader, filters: Filters, window: Window) -> 
             "api_key_id": "Key id",
             "account_id": "Account",
             "request_count": "Requests",
-            "total_cost": "Total cost",
+            "input_cost": "Input cost",
+            "output_cost": "Output cost",
+            "other_cost": "Other cost",
+            "total_cost": "Cost",
             "share": "Share",
         },
         key="table:api_keys",
     )
     first, last = period_label(window.first, window.grain), period_label(window.last, window.grain)
-    st.download_button(
-        "Download CSV",
-        api_key_csv(frame),
-        file_name=f"meterline-api-key-costs_{first}_{last}.csv".replace(" ", "T"),
-        mime="text/csv",
-        help="UTF-8 with a byte-order mark; exact costs in USD.",
-        on_click="ignore",
-    )
+    download, link = st.columns([1, 1])
+    with download:
+        st.download_button(
+            "Download CSV",
+            api_key_csv(frame, window),
+            file_name=f"meterline-api-key-costs_{first}_{last}.csv".replace(" ", "T"),
+            mime="text/csv",
+            help="The period, input/output/other and total cost, tokens and requests per key. "
+            "UTF-8 with a byte-order mark; exact costs in USD.",
+            on_click="ignore",
+        )
+    with link:
+        copy_link("api_keys")
 
 
-def provider_cost(reader: ServingReader, filters: Filters, window: Window) -> None:
+def provider_cost(reader: ServingReader, filters: Filters, view: View) -> str | None:
+    """The Provider Cost tab; returns the provider in detail (None: all)."""
+    window = view.window
     st.subheader(f"Cost by provider · {window.label()}")
-    frame = sort_by(
-        with_share(reader.costs(filters, window, ("provider",))), "Sort providers by", "provider", key="sort:providers"
-    )
+    frame = reader.costs(filters, window, ("provider",))
+    frame = sort_by(with_share(frame), "Sort providers by", "provider", key="sort:providers")
     show_table(
         frame,
         {
@@ -196,27 +355,65 @@ def provider_cost(reader: ServingReader, filters: Filters, window: Window) -> No
             "request_count": "Requests",
             "input_tokens": "Input tokens",
             "output_tokens": "Output tokens",
-            "total_cost": "Total cost",
+            "total_cost": "Cost",
             "share": "Share",
         },
         key="table:providers",
     )
     st.subheader("Provider details per model")
     details = reader.costs(filters, window, ("provider", "model"))
-    providers = list(frame.sort_values("provider")["provider"])
-    provider = st.selectbox("Provider", [None, *providers], format_func=lambda p: p or "All providers")
+    providers = sorted(frame["provider"])
+    asked = st.session_state.get("detail_provider", view.detail_provider)
+    st.session_state["detail_provider"] = asked if asked in providers else None
+    provider = st.selectbox(
+        "Provider", [None, *providers], format_func=lambda p: p or "All providers", key="detail_provider"
+    )
     if provider is not None:
         details = details[details["provider"] == provider]
     show_table(
-        details.sort_values("provider", kind="stable"),
+        details.sort_values(["provider", "total_cost"], ascending=[True, False], kind="stable"),
         {
             "provider": "Provider",
             "model": "Model",
-            "request_count": "Calls",
+            "request_count": "Requests",
             "input_tokens": "Input tokens",
             "output_tokens": "Output tokens",
-            "avg_cost_per_request": "Cost per call",
-            "total_cost": "Total cost",
+            "avg_cost_per_request": "Cost per request",
+            "total_cost": "Cost",
         },
         key="table:provider_models",
+    )
+    provider_alternatives(reader, filters, window, provider)
+    return provider
+
+
+def provider_alternatives(reader: ServingReader, filters: Filters, window: Window, provider: str | None) -> None:
+    """The cheaper-provider view, once the serving file has ``provider_alternatives_<grain>`` (marts.md)."""
+    frame = reader.alternatives(filters, window)
+    if frame is None:
+        if reader.has_table("provider_alternatives_daily"):
+            st.caption("Cheaper providers: shown at Day and Month granularity (the mart has no hourly table).")
+        return
+    st.subheader("Cheaper providers")
+    note = "What the same requests would have cost at another provider of the same model, at its prices then."
+    if filters.api_key_ids:
+        note += " Not broken down by API key: these figures cover every key of the account."
+    st.caption(note)
+    if provider is not None:
+        frame = frame[frame["provider"] == provider]
+    if frame.empty:
+        empty_state("that another provider prices", window)
+        return
+    show_table(
+        frame,
+        {
+            "model": "Model",
+            "provider": "Provider",
+            "alternative_provider": "Alternative",
+            "request_count": "Requests",
+            "actual_cost": "Actual cost",
+            "alternative_cost": "At the alternative",
+            "savings": "Savings",
+        },
+        key="table:alternatives",
     )

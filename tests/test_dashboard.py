@@ -29,12 +29,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import dashboard
-from dashboard.csv_export import api_key_csv
-from dashboard.formatting import change, literal, money
+from dashboard.csv_export import COLUMNS, api_key_csv
+from dashboard.formatting import change, literal, money, rounded
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
 from orchestration.cli import main
-from meterline.sample import RENAMED_TO, generate_landing  # RENAMED_TO: a comma, quotes, non-ASCII
+from meterline.sample import (  # RENAMED_TO: a comma, quotes, non-ASCII
+    RENAMED_TO,
+    generate_landing,
+)
 from tests.helpers import Installation
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
@@ -176,9 +179,14 @@ def by_first_columns(frame: pd.DataFrame, dims: int) -> dict[tuple, tuple]:
     return {tuple(row[:dims]): (row[dims], row[dims + 1]) for row in frame.itertuples(index=False)}
 
 
+def cents(value: Decimal | None, places: int = 2) -> Decimal | None:
+    """What a table cell shows: rounded half up, as the cards."""
+    return rounded(value, places)
+
+
 def expected_pairs(sums: dict[tuple, Sums], none_name: str | None = None) -> dict[tuple, tuple]:
     fixed = {tuple(none_name if v is None else v for v in k): s for k, s in sums.items()}
-    return {key: (s.requests, s.total_cost) for key, s in fixed.items()}
+    return {key: (s.requests, cents(s.total_cost)) for key, s in fixed.items()}
 
 
 def assert_cards(at: AppTest, now: Sums, before: Sums | None) -> None:
@@ -197,8 +205,9 @@ def assert_cards(at: AppTest, now: Sums, before: Sums | None) -> None:
 def test_the_default_view_is_the_latest_month_and_its_cards_match_the_marts(served: Installation) -> None:
     at = open_page()
     latest = month(last_usage(served))
-    time_range = at.select_slider(key="range:monthly")
-    assert time_range.label == "Months (UTC)" and time_range.value == (latest, latest)
+    start, end = at.selectbox(key="range:monthly:from"), at.selectbox(key="range:monthly:to")
+    assert (start.label, end.label) == ("From month (UTC)", "To month (UTC)")
+    assert (start.value, end.value) == (latest, latest)
     now = payg(served, latest, month(latest, 1))[()]
     before = payg(served, month(latest, -1), latest)[()]
     assert_cards(at, now, before)
@@ -241,7 +250,9 @@ def test_the_hour_grain_reads_hours(served: Installation) -> None:
     last = last_usage(served).replace(minute=0, second=0, microsecond=0)
     start, end = at.datetime_input(key="range:hourly:from"), at.datetime_input(key="range:hourly:to")
     assert (start.label, end.label) == ("From hour (UTC)", "To hour (UTC, included)")
-    assert (start.value, end.value) == (last, last)
+    # The month shown before, as hours (switching granularity keeps the time range), cut to the data.
+    first_hour = serving_first_period(served).replace(minute=0, second=0, microsecond=0)
+    assert (start.value, end.value) == (max(month(last), first_hour), last)
     start.set_value(last - timedelta(hours=5))
     run(at)
     hour = timedelta(hours=1)
@@ -261,8 +272,8 @@ def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> N
     at = open_page()
     run(at.radio(key="granularity").set_value("Day"))
     at.date_input(key="range:daily").set_value((day(serving_first_period(served)).date(), last.date()))
-    at.multiselect(key="api_keys:All accounts").set_value(list(keys))
-    run(at.multiselect(key="models:All accounts").set_value(list(models)))
+    run(at.multiselect(key="api_keys").set_value(list(keys)))
+    run(at.multiselect(key="models").set_value(list(models)))
     window = (day(serving_first_period(served)), day(last, 1))
 
     def expect(*by: str, only: tuple[str, ...] = models) -> dict[tuple, Sums]:
@@ -271,17 +282,19 @@ def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> N
     # Cards, against the same number of days before.
     length = window[1] - window[0]
     assert_cards(at, expect()[()], payg(served, window[0] - length, window[0], keys=keys, models=models).get(()))
-    # Cost by model: table (largest first), shares, and the chart's per-day costs.
+    # Cost by model: table (largest first), shares, and the chart's per-day costs (tooltips in cents).
     by_model = table(at, "table:models")
     assert by_first_columns(by_model, 1) == expected_pairs(expect("model"))
-    assert list(by_model["Total cost"]) == sorted(by_model["Total cost"], reverse=True)
+    assert list(by_model["Cost"]) == sorted(by_model["Cost"], reverse=True)
     assert by_model["Share"].sum() == pytest.approx(1.0)
-    chart = pa.ipc.open_stream(at.get("vega_lite_chart")[0].proto.datasets[0].data.data).read_all().to_pandas()
+    charts = at.get("vega_lite_chart")
+    over_time, shares = (pa.ipc.open_stream(c.proto.datasets[0].data.data).read_all().to_pandas() for c in charts[:2])
     per_day = expect("cast(created_at AS DATE)", "model")
-    assert {(p, m): pytest.approx(c) for p, m, c in chart[["period", "model", "cost"]].itertuples(index=False)} == {
-        (f"{d:%Y-%m-%d}", m): float(s.total_cost) for (d, m), s in per_day.items()
+    assert {(p, m): c for p, m, c in shares[["period", "series", "cost_label"]].itertuples(index=False)} == {
+        (f"{d:%Y-%m-%d}", m): money(s.total_cost) for (d, m), s in per_day.items()
     }
-    assert chart.groupby("period")["share"].sum().tolist() == pytest.approx([1.0] * chart["period"].nunique())
+    assert shares.groupby("period")["high"].max().tolist() == pytest.approx([1.0] * shares["period"].nunique())
+    assert set(over_time["cost_label"]) == {money(s.total_cost) for s in per_day.values()}
     # Model detail: the costliest model, then another one.
     detail = next(box for box in at.selectbox if box.label == "Model detail")
     assert detail.value == by_model["Model"][0]
@@ -298,26 +311,28 @@ def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> N
         assert by_first_columns(table(at, f"table:type_{dimension}"), 1) == expected_pairs(expect(dimension))
     # Cost by API key.
     api_keys = table(at, "table:api_keys")
-    assert {(r[1], r[0]): (r[3], r[4]) for r in api_keys.itertuples(index=False)} == expected_pairs(
+    assert {(r[1], r[0]): (r[3], r[7]) for r in api_keys.itertuples(index=False)} == expected_pairs(
         expect("api_key_id", "coalesce(api_key_name, '(no name)')")
     )
-    # Provider Cost tab: by provider, and per (provider, model) with calls, tokens and cost per call.
+    # Provider Cost tab (tabs run lazily: only the open one): by provider, and per (provider, model).
+    at.session_state["tab"] = "Provider Cost"
+    run(at)
     providers = table(at, "table:providers")
     assert {r[0]: (r[1], r[2], r[3], r[4]) for r in providers.itertuples(index=False)} == {
-        k[0]: (s.requests, s.input_tokens, s.output_tokens, s.total_cost) for k, s in expect("provider").items()
+        k[0]: (s.requests, s.input_tokens, s.output_tokens, cents(s.total_cost)) for k, s in expect("provider").items()
     }
     details = table(at, "table:provider_models")
     assert list(details.columns) == [
         "Provider",
         "Model",
-        "Calls",
+        "Requests",
         "Input tokens",
         "Output tokens",
-        "Cost per call",
-        "Total cost",
+        "Cost per request",
+        "Cost",
     ]
     assert {(r[0], r[1]): tuple(r[2:]) for r in details.itertuples(index=False)} == {
-        k: (s.requests, s.input_tokens, s.output_tokens, s.avg_per_request, s.total_cost)
+        k: (s.requests, s.input_tokens, s.output_tokens, cents(s.avg_per_request, 6), cents(s.total_cost))
         for k, s in expect("provider", "model").items()
     }
 
@@ -338,19 +353,21 @@ def test_the_api_key_and_provider_tables_sort(served: Installation) -> None:
         "Name, A to Z",
     ]
     for choice, column, descending in (
-        ("Total cost, low to high", "Total cost", False),
+        ("Total cost, low to high", "Cost", False),
         ("Requests, high to low", "Requests", True),
         ("Name, A to Z", "API key", False),
     ):
         run(at.selectbox(key="sort:api_keys").set_value(choice))
         values = [v for v in table(at, "table:api_keys")[column] if v != "(no name)"]
         assert values == sorted(values, reverse=descending), choice
+    assert at.download_button[0].label == "Download CSV"
+    at.session_state["tab"] = "Provider Cost"
+    run(at)
     run(at.selectbox(key="sort:providers").set_value("Name, A to Z"))
     providers = list(table(at, "table:providers")["Provider"])
     assert providers == sorted(providers)
     run(next(box for box in at.selectbox if box.label == "Provider").set_value(providers[0]))
     assert set(table(at, "table:provider_models")["Provider"]) == {providers[0]}
-    assert at.download_button[0].label == "Download CSV"
 
 
 @pytest.mark.pipeline
@@ -361,15 +378,18 @@ def test_an_empty_state_when_the_filters_match_nothing(served: Installation) -> 
     keys = {k for a, k, _ in used if a == account}
     models = {m for a, _, m in used if a == account}
     key, model = next((k, m) for k in sorted(keys) for m in sorted(models) if (account, k, m) not in used)
-    at = open_page()
-    run(at.selectbox(key="account").set_value(account))
-    at.multiselect(key=f"api_keys:{account}").set_value([key])
-    run(at.multiselect(key=f"models:{account}").set_value([model]))
+    at = AppTest.from_file(APP, default_timeout=120)  # a link can name a key and a model never used together
+    last = end - timedelta(days=1)
+    at.query_params.update({"grain": "day", "from": f"{first:%Y-%m-%d}", "to": f"{last:%Y-%m-%d}", "account": account,
+                            "key": key, "model": model})  # fmt: skip
+    run(at)
     assert [info.value for info in at.info] == [
-        f"No pay-as-you-go usage matches these filters in {month(last_usage(served)):%Y-%m} UTC. "
-        "Pick another time range, or fewer API keys or models."
+        (
+            f"No pay-as-you-go usage matches these filters in {first:%Y-%m-%d} \N{EN DASH} {last:%Y-%m-%d} UTC. "
+            "Pick another time range, or fewer API keys or models."
+        )
     ]
-    assert not at.metric and not at.tabs and not at.dataframe
+    assert not at.metric and not at.tabs and not at.dataframe and not at.warning
     assert PAYG_NOTE in at.caption[0].value
 
 
@@ -424,9 +444,13 @@ def test_queries_name_only_whitelisted_tables_and_bind_every_value(served: Insta
 def test_amounts_are_rounded_for_display_only_and_names_stay_literal() -> None:
     assert money(Decimal("1234.565")) == "$1,234.57" and money(Decimal("-0.0049999")) == "$0.00"
     assert money(Decimal("0.0000125"), 6) == "$0.000013" and money(None) == "\N{EN DASH}"
-    assert change(Decimal("3"), Decimal("2")) == "+$1.00 (+50.0%)"
-    assert change(Decimal("1.5"), Decimal("2")) == "-$0.50 (-25.0%)"
-    assert change(Decimal("1"), Decimal("0")) == "+$1.00" and change(None, Decimal("1")) is None
+    assert change(Decimal(3), Decimal(2)) == "+$1.00 (+50.0%)"
+    assert change(Decimal("1.5"), Decimal(2)) == "-$0.50 (-25.0%)"
+    assert change(Decimal(1), Decimal(0)) == "+$1.00 (new)" and change(None, Decimal(1)) is None
+    # A negligible base: "new" when it shows as $0.00, the amount alone beyond 1000%.
+    assert change(Decimal("12103003.04"), Decimal("0.001")) == "+$12,103,003.04 (new)"
+    assert change(Decimal(500), Decimal("0.40")) == "+$499.60"
+    assert change(Decimal(0), Decimal("0.004")) == "+$0.00"
     assert literal("acme/gpt_4*o [beta]") == r"acme/gpt\_4\*o \[beta\]"
     window = Window("monthly", datetime(2026, 1, 1), datetime(2026, 2, 1))
     assert (window.end, window.previous()) == (
@@ -444,15 +468,23 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
     window = Window("daily", first, end - timedelta(days=1))
     with ServingReader(served.serving) as reader:
         frame = reader.costs(Filters("daily"), window, ("account_id", "api_key_id", "api_key_name"))
-    data = api_key_csv(frame)
+    data = api_key_csv(frame, window)
     assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert rows[0] == ["account_id", "api_key_id", "api_key_name", "request_count", "total_cost"]
+    assert rows[0] == ["period_start", "period_end", *COLUMNS]
+    assert {tuple(row[:2]) for row in rows[1:]} == {(f"{first:%Y-%m-%d}T00:00:00Z", f"{end:%Y-%m-%d}T00:00:00Z")}
     expected = payg(served, first, end, ("account_id", "api_key_id", "api_key_name"))
-    assert {(a, k, n or ""): (int(r), Decimal(c)) for a, k, n, r, c in rows[1:]} == {
+    named = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    for row in named:
+        assert Decimal(row["total_cost"]) == sum(Decimal(row[c]) for c in ("input_cost", "output_cost", "other_cost"))
+    shown = {
+        (r["account_id"], r["api_key_id"], r["api_key_name"]): (int(r["request_count"]), Decimal(r["total_cost"]))
+        for r in named
+    }
+    assert shown == {
         (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
     }
-    assert RENAMED_TO in {row[2] for row in rows}
+    assert RENAMED_TO in {row[4] for row in rows}
 
     nasty = ['a "quoted", name', "line\nbreak", " spaces ", "=SUM(A1)", "数据团队 🚀", "C:\\ci\\nightly", None, ""]
     made_up = pd.DataFrame(
@@ -464,10 +496,12 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
             "total_cost": [Decimal("0E-18"), Decimal("12345678901234567890.123456789012345678")] + [Decimal("0.1")] * 6,
         }
     )
-    back = list(csv.reader(io.StringIO(api_key_csv(made_up).decode("utf-8-sig"), newline="")))[1:]
-    assert [row[2] for row in back] == [name or "" for name in nasty]
-    assert [Decimal(row[4]) for row in back] == list(made_up["total_cost"])
-    assert back[0][4] == "0.000000000000000000"  # no exponent notation
+    made_up = made_up.assign(**{c: 0 for c in COLUMNS if c not in made_up and not c.endswith("_cost")})
+    made_up = made_up.assign(**{c: Decimal(0) for c in ("input_cost", "output_cost", "other_cost")})
+    back = list(csv.reader(io.StringIO(api_key_csv(made_up, window).decode("utf-8-sig"), newline="")))[1:]
+    assert [row[4] for row in back] == [name or "" for name in nasty]
+    assert [Decimal(row[-1]) for row in back] == list(made_up["total_cost"])
+    assert back[0][-1] == "0.000000000000000000"  # no exponent notation
 
 
 # --- a real browser ------------------------------------------------------------------------------------------
@@ -555,7 +589,7 @@ def test_the_running_page_in_headless_chromium(served: Installation, tmp_path: P
         WebDriverWait(driver, 30).until(lambda d: (downloads / name).is_file())
         rows = list(csv.reader(io.StringIO((downloads / name).read_bytes().decode("utf-8-sig"), newline="")))
         expected = payg(served, latest, month(latest, 1), ("account_id", "api_key_id", "api_key_name"))
-        assert {(a, k, n): (int(r), Decimal(c)) for a, k, n, r, c in rows[1:]} == {
+        assert {(r[2], r[3], r[4]): (int(r[5]), Decimal(r[-1])) for r in rows[1:]} == {
             (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
         }
     finally:

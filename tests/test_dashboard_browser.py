@@ -1,0 +1,250 @@
+"""The cost analysis page in Debian's chromium (issue 17): the link, the click-through, what a reviewer sees.
+
+The serving file is built in SQL (tests/dashboard_serving.py, ~3 s) in the shape the pipeline publishes;
+the page runs for real under ``meterline dashboard``. Screenshots go to ``<pytest's base temp>/dashboard-
+screenshots`` (printed at the end of the module) for a reviewer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import duckdb
+import pytest
+
+from dashboard.formatting import money
+from tests.dashboard_serving import build_serving
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.subprocess,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI") != "true",
+        reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
+    ),
+]
+METRICS = '[data-testid="stMetricValue"]'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
+    folder = tmp_path_factory.getbasetemp() / "dashboard-screenshots"
+    folder.mkdir(exist_ok=True)
+    yield folder
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"dashboard screenshots: {folder}")
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_serving(tmp_path_factory.mktemp("serving") / "meterline.duckdb", requests=20_000)
+
+
+@pytest.fixture(scope="module")
+def page_url(serving: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``meterline dashboard`` on a free port, reading `serving`."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "dashboard.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "METERLINE_SERVING": str(serving)},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert server.poll() is None, log_path.read_text()
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.read() == b"ok":
+                            break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{url} did not come up"
+                    time.sleep(0.3)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def browser(profile: Path):
+    """A fresh headless chromium (its own profile) at 1400 px, allowed to read the clipboard."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
+                 "--window-size=1400,2600", "--lang=en-US"):  # fmt: skip
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER or "/usr/bin/chromedriver"), options=options)
+
+
+def settle(driver, seconds: float = 60) -> None:
+    """Wait until the page has run: the cards are drawn and Streamlit shows no running indicator."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    time.sleep(0.5)
+    WebDriverWait(driver, seconds).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, METRICS)
+        and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')
+        and not d.find_elements(By.CSS_SELECTOR, '[data-stale="true"]')
+    )
+    time.sleep(2.5)  # charts and tables finish drawing
+
+
+def cards(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [element.text for element in driver.find_elements(By.CSS_SELECTOR, METRICS)]
+
+
+def click_label(driver, container_key: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    element = driver.find_element(By.XPATH, f"//*[contains(@class, '{container_key}')]//*[normalize-space(text())='{text}']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def payg_total(serving: Path, first: datetime, end: datetime, account: str | None = None):
+    sql = "SELECT sum(total_cost) FROM marts.fct_cost WHERE billing_mode = 'payg' AND created_at >= ? AND created_at < ?"
+    params: list[object] = [first, end]
+    if account is not None:
+        sql += " AND account_id = ?"
+        params.append(account)
+    with duckdb.connect(str(serving), read_only=True) as con:
+        return con.execute(sql, params).fetchall()[0][0]
+
+
+def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    first = browser(tmp_path / "first")
+    try:
+        first.execute_cdp_cmd(
+            "Browser.grantPermissions",
+            {"origin": page_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+        )
+        first.get(page_url)
+        settle(first)
+        # Change the view with the real widgets: Day granularity, one account, stacked by provider.
+        first.find_element(By.XPATH, "//*[@data-testid='stSidebar']//label[.//p[text()='Day']]").click()
+        settle(first)
+        account_box = first.find_element(By.CSS_SELECTOR, ".st-key-account input")
+        account_box.click()
+        account_box.send_keys("acct_beta", Keys.ENTER)
+        settle(first)
+        click_label(first, "st-key-stack", "Provider")
+        settle(first)
+        first.save_screenshot(str(screenshots / "link-first-session.png"))
+        shown = cards(first)
+        button = first.find_element(By.ID, "copy-link-header")
+        button.click()
+        time.sleep(0.5)
+        copied = first.execute_async_script(
+            "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
+        )
+        assert copied == button.get_attribute("data-copied")
+        assert copied == first.current_url  # the address bar holds the same view
+    finally:
+        first.quit()
+
+    query = parse_qs(urlsplit(copied).query, keep_blank_values=True)
+    assert query["grain"] == ["day"] and query["account"] == ["acct_beta"] and query["stack"] == ["provider"]
+    # The month shown first, as days: switching granularity keeps the time range.
+    first_day, last_day = (datetime.fromisoformat(query[name][0]) for name in ("from", "to"))
+    assert query["tab"] == ["analysis"] and first_day.day == 1 and last_day - first_day >= timedelta(days=5)
+    assert shown[0] == money(payg_total(serving, first_day, last_day + timedelta(days=1), "acct_beta"))
+
+    fresh = browser(tmp_path / "fresh")
+    try:
+        fresh.get(copied)
+        settle(fresh)
+        fresh.save_screenshot(str(screenshots / "link-fresh-session.png"))
+        assert cards(fresh) == shown
+        account = fresh.find_element(By.CSS_SELECTOR, ".st-key-account input")
+        assert "acct_beta" in (account.get_attribute("value") or "") + fresh.find_element(By.CSS_SELECTOR, ".st-key-account").get_attribute("innerText")
+        selected = fresh.find_element(By.XPATH, "//*[@data-testid='stSidebar']//label[.//input[@checked] or .//input[@aria-checked='true']]")
+        assert "Day" in selected.text
+        assert parse_qs(urlsplit(fresh.current_url).query, keep_blank_values=True) == query
+    finally:
+        fresh.quit()
+
+
+def test_a_link_holding_sql_and_html_is_shown_inert(page_url: str, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path / "hostile")
+    try:
+        hostile = "%3Cimg%20src%3Dx%20onerror%3D%22document.title%3D%27pwned%27%22%3E"
+        driver.get(f"{page_url}/?grain=week&account={hostile}&key=%27%29%3B%20DROP%20TABLE%20marts.fct_cost%3B%20--"
+                   f"&model={hostile}&tab=%3Cscript%3E")  # fmt: skip
+        settle(driver)
+        driver.save_screenshot(str(screenshots / "hostile-link.png"))
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] img[src='x']")
+        assert 'Account “<img src=x onerror="document.title=\'pwned\'">” has no usage' in text
+        assert "API key “'); DROP TABLE marts.fct_cost; --” has no usage" in text
+        assert "Granularity “week” is not month, day or hour: ignored." in text
+        assert "Tab “<script>” does not exist: ignored." in text
+        assert cards(driver)  # the page itself still works
+    finally:
+        driver.quit()
+
+
+def test_clicking_a_model_row_opens_its_detail(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with duckdb.connect(str(serving), read_only=True) as con:
+        month = con.execute("SELECT max(period_start) FROM marts.cost_by_model_monthly").fetchall()[0][0]
+        ranked = [m for (m,) in con.execute(
+            "SELECT model FROM marts.cost_by_model_monthly WHERE period_start = ? "
+            "GROUP BY model ORDER BY sum(total_cost) DESC, model", [month]).fetchall()]  # fmt: skip
+    driver = browser(tmp_path / "click")
+    try:
+        driver.get(page_url)
+        settle(driver)
+        detail = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail")
+        assert detail.text.startswith(ranked[0])  # the costliest model, until another is clicked
+        grid = driver.find_element(By.CSS_SELECTOR, ".st-key-table-models [data-testid='stDataFrameResizable']")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", grid)
+        time.sleep(1)
+        row_height, header_height = 35, 35
+        ActionChains(driver).move_to_element_with_offset(
+            grid, -grid.size["width"] // 2 + 18, -grid.size["height"] // 2 + header_height + 2 * row_height + row_height // 2
+        ).click().perform()  # the selection box of the third row
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith(ranked[2]))
+        settle(driver)
+        driver.save_screenshot(str(screenshots / "model-row-clicked.png"))
+        assert parse_qs(urlsplit(driver.current_url).query)["detail_model"] == [ranked[2]]
+    finally:
+        driver.quit()

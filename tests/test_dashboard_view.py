@@ -1,0 +1,84 @@
+"""The page's view and its link (dashboard/view.py), and the view a link resolves to on a serving file built
+in SQL (tests/dashboard_serving.py): pure logic and a read-only DuckDB file, in the fast loop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from dashboard.filters import resolve
+from dashboard.periods import Window
+from dashboard.queries import Filters, ServingReader
+from dashboard.view import View, parse, regrain, to_params
+from tests.dashboard_serving import build_serving
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory):
+    path = build_serving(tmp_path_factory.mktemp("serving") / "meterline.duckdb", requests=5_000)
+    with ServingReader(path) as opened:
+        yield opened
+
+
+def test_every_part_of_the_view_is_written_and_read_back() -> None:
+    view = View("daily", Window("daily", datetime(2026, 10, 30), datetime(2026, 11, 2)), "acct_1", ("k1", "k 2&"),
+                ("openai/gpt-5",), "providers", "openai/gpt-5", "azure", "provider")  # fmt: skip
+    params = to_params(view)
+    assert params == {"grain": "day", "from": "2026-10-30", "to": "2026-11-02", "account": "acct_1",
+                      "key": ["k1", "k 2&"], "model": ["openai/gpt-5"], "tab": "providers", "stack": "provider",
+                      "detail_model": "openai/gpt-5", "detail_provider": "azure"}  # fmt: skip
+    asked = parse({k: v if isinstance(v, list) else [v] for k, v in params.items()})
+    assert (asked.grain, asked.first, asked.last, asked.account) == ("daily", view.window.first, view.window.last, "acct_1")
+    assert (asked.api_key_ids, asked.models, asked.tab, asked.stack) == (("k1", "k 2&"), ("openai/gpt-5",), "providers", "provider")
+    assert (asked.detail_model, asked.detail_provider, asked.notices) == ("openai/gpt-5", "azure", [])
+
+
+def test_malformed_values_are_dropped_with_a_notice_never_an_error() -> None:
+    asked = parse({"grain": ["week"], "from": ["2026-13"], "to": ["'; DROP TABLE x; --"], "tab": ["<script>"],
+                   "stack": ["x" * 100]})  # fmt: skip
+    assert (asked.grain, asked.first, asked.last, asked.tab, asked.stack) == (None, None, None, None, None)
+    assert len(asked.notices) == 5 and any("…" in notice for notice in asked.notices)  # a long value is cut
+
+
+def test_switching_granularity_keeps_the_time_range() -> None:
+    months = Window("monthly", datetime(2026, 10, 1), datetime(2026, 11, 1))
+    assert regrain(months, "daily") == Window("daily", datetime(2026, 10, 1), datetime(2026, 11, 30))
+    days = Window("daily", datetime(2026, 10, 30), datetime(2026, 11, 2))
+    assert regrain(days, "monthly") == Window("monthly", datetime(2026, 10, 1), datetime(2026, 11, 1))
+    assert regrain(days, "hourly") == Window("hourly", datetime(2026, 10, 30), datetime(2026, 11, 2, 23))
+    assert regrain(regrain(days, "hourly"), "daily") == days
+
+
+def test_a_link_resolves_against_the_serving_file(reader: ServingReader) -> None:
+    asked = parse({"grain": ["day"], "from": ["2020-01-01"], "to": ["2026-10-25"], "account": ["acct_beta"],
+                   "key": ["key_md_05", "key_prod_01", "<b>nope</b>"], "model": ["openai/gpt-5"]})  # fmt: skip
+    view, notices = resolve(reader, asked)
+    assert view.window == Window("daily", datetime(2026, 10, 20), datetime(2026, 10, 25))  # cut to the data
+    assert (view.account, view.api_key_ids, view.models) == ("acct_beta", ("key_md_05",), ("openai/gpt-5",))
+    assert notices == [
+        "The linked time range reaches beyond the data: cut to the periods with usage.",
+        "API key “key_prod_01” has no usage here: ignored.",  # it belongs to acct_alpha
+        "API key “<b>nope</b>” has no usage here: ignored.",
+    ]
+    unknown, notices = resolve(reader, parse({"account": ["acct_zeta"], "from": ["1999-01"]}))
+    assert unknown.account is None and unknown.window == Window("monthly", datetime(2026, 11, 1), datetime(2026, 11, 1))
+    assert notices[0].startswith("The linked time range has no usage") and "acct_zeta" in notices[1]
+
+
+def test_pickers_offer_what_has_usage_in_the_range(reader: ServingReader) -> None:
+    first_day = Window("daily", datetime(2026, 10, 20), datetime(2026, 10, 20))
+    everything = {key for key, _ in reader.api_keys(None)}
+    used = {key for key, _ in reader.api_keys(None, first_day)}
+    assert "key_rare_12" in everything and used < everything  # the rarely used key is not offered for one day
+    assert set(reader.models("acct_alpha")) == set(reader.models("acct_alpha", None, ())) and "mistral/mistral-large" not in reader.models("acct_alpha")
+    for key in used:  # a pick never blanks the page
+        assert not reader.costs(Filters("daily", api_key_ids=(key,)), first_day).empty
+
+
+def test_provider_alternatives_are_read_only_where_the_mart_exists(reader: ServingReader) -> None:
+    window = Window("monthly", datetime(2026, 10, 1), datetime(2026, 11, 1))
+    frame = reader.alternatives(Filters("monthly"), window)
+    assert frame is not None and set(frame["model"]) == {"openai/gpt-5", "anthropic/claude-sonnet-4-5"}
+    assert all(row.savings == row.actual_cost - row.alternative_cost for row in frame.itertuples())
+    assert reader.alternatives(Filters("hourly"), Window("hourly", window.first, window.first)) is None
