@@ -11,6 +11,7 @@ from orchestration.assets.serving import build_serving_asset
 from orchestration.checks import build_asset_checks
 from orchestration.dbt_project import DBT_EXECUTABLE, MeterlineDbtCli, meterline_dbt
 from orchestration.locking import WarehouseWriter
+from orchestration.runs import build_dead_runs_sensor
 from orchestration.schedules import build_nightly_schedule
 from orchestration.sensors import build_late_files_sensor
 
@@ -33,7 +34,7 @@ defs = dg.Definitions(
     asset_checks=build_asset_checks(meterline_dbt_models),
     jobs=[meterline_job],
     schedules=[build_nightly_schedule(meterline_job)],
-    sensors=[build_late_files_sensor(meterline_job)],
+    sensors=[build_late_files_sensor(meterline_job), build_dead_runs_sensor()],
     resources={
         "dbt": MeterlineDbtCli(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE),
         "paths": WarehouseWriter(),
