@@ -96,6 +96,20 @@ def failure_messages(events: list) -> dict[str, str]:
     return messages
 
 
+def failed_blocking_checks(events: list) -> list[str]:
+    """One line per blocking check that failed: the check and its summary (what is wrong, the fix)."""
+    from dagster import AssetCheckSeverity, DagsterEventType
+
+    lines = []
+    for event in events:
+        if event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+            continue
+        check = event.asset_check_evaluation_data
+        if not check.passed and check.severity == AssetCheckSeverity.ERROR:
+            lines.append(f"blocking check {check.asset_key.to_user_string()} {check.check_name} failed: {check.description}")
+    return lines
+
+
 def materialize(start: date, end: date) -> int:
     """Run the main job for arrival days [start, end] in this process; 0 on success."""
     settings = Settings.from_env()
@@ -146,6 +160,8 @@ def materialize(start: date, end: date) -> int:
     print(f"meterline: run {result.run_id} failed; the serving file was not changed", file=sys.stderr)
     for step, message in failure_messages(result.all_events).items():
         print(f"meterline: step {step} failed: {message}", file=sys.stderr)
+    for line in failed_blocking_checks(result.all_events):
+        print(f"meterline: {line}", file=sys.stderr)
     return 1
 
 
