@@ -205,9 +205,9 @@ class WarehouseWriter(MeterlinePaths):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["WarehouseWriter"]:
         on_wait = context.log.info if context.log else None
-        if context.instance is not None and context.run_id:
+        if context.instance is not None and context.run is not None:
             # Who runs this run, so that a run whose process dies is recognised (orchestration/runs.py).
-            context.instance.add_run_tags(context.run_id, process_tags())
+            context.instance.add_run_tags(context.run.run_id, process_tags())
         with warehouse_lock(self.settings().warehouse, holder=f"Dagster run {context.run_id}", on_wait=on_wait):
             with super().yield_for_execution(context) as resource:
                 yield resource
