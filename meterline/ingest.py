@@ -18,7 +18,8 @@ Tables written (all keyed by ``arrival_date``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +29,13 @@ from meterline.contract import USAGE_COUNTERS
 from meterline.errors import UsageError
 
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+DAY_FOLDER = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+# The longest line read as a record (DuckDB's max_line_size): a longer line is quarantined as
+# malformed_record, its raw_record holding its first RAW_TEXT_KEPT characters.
+MAX_LINE_BYTES = 2 * 1024 * 1024
+RAW_TEXT_KEPT = 10_000
+# created_at must fall in these UTC years once converted (a date beyond cannot be an event day).
+UTC_YEARS = (1, 9999)
 REQUIRED_TEXT_FIELDS = (
     "request_id",
     "created_at",
@@ -105,21 +113,77 @@ class IngestResult:
     records_read: int
     valid: int
     rejected: int
+    # Usage files not read, each with why (links leaving the landing folder, dangling links).
+    skipped: tuple[str, ...] = field(default=())
 
 
 def day_folder(landing: Path, arrival_date: date) -> Path:
     return landing / f"date={arrival_date.isoformat()}"
 
 
-def landing_files(landing: Path, arrival_date: date) -> list[Path]:
-    """The day's usage files in delivery order (by file name); a missing folder is an empty day."""
+def _leaves(path: Path, landing: Path) -> str | None:
+    """Why ``path`` (a link, or what a link points into) is not read: None when it stays in the
+    landing folder and exists."""
+    target = path.resolve()
+    if not target.is_relative_to(landing.resolve()):
+        return f"links outside the landing folder (to {target})"
+    if not target.exists():
+        return f"is a dangling link (to {target})"
+    return None
+
+
+def landing_entries(landing: Path, arrival_date: date) -> tuple[list[Path], list[str]]:
+    """The day's usage files in delivery order (by file name), and the ones skipped with why.
+
+    Symbolic links are followed only while they stay inside the landing folder: a link (or a day
+    folder) pointing outside it, and a dangling link, are skipped and reported, never read. A
+    missing folder is an empty day."""
     folder = day_folder(landing, arrival_date)
     if not folder.is_dir():
+        return [], []
+    if why := _leaves(folder, landing):
+        return [], [f"{folder} {why}: skipped, not read"]
+    files, skipped = [], []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not path.name.endswith(FILE_SUFFIXES):
+            continue
+        if path.is_symlink() and (why := _leaves(path, landing)):
+            skipped.append(f"{path} {why}: skipped, not read")
+        elif path.is_file():
+            files.append(path)
+    return files, skipped
+
+
+def landing_files(landing: Path, arrival_date: date) -> list[Path]:
+    """The day's usage files in delivery order (by file name); a missing folder is an empty day."""
+    return landing_entries(landing, arrival_date)[0]
+
+
+def unreadable_folders(landing: Path) -> list[str]:
+    """Sub-folders of the landing folder holding usage files under a name that is not an arrival
+    day (``date=2026-13-45``, ``date=garbage``, ``2026-11-05``): no run ever reads them."""
+    if not landing.is_dir():
         return []
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.name.endswith(FILE_SUFFIXES)),
-        key=lambda p: p.name,
-    )
+    found = []
+    for entry in sorted(landing.iterdir(), key=lambda p: p.name):
+        if not entry.is_dir() or day_of_folder(entry.name) is not None:
+            continue
+        if any(p.name.endswith(FILE_SUFFIXES) for p in entry.iterdir()):
+            found.append(
+                f"{entry} holds usage files but is not named date=YYYY-MM-DD with a real date: "
+                "no run reads it; rename it to the files' arrival day"
+            )
+    return found
+
+
+def day_of_folder(name: str) -> date | None:
+    match = DAY_FOLDER.fullmatch(name)
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
 
 
 # The columns of temp table ``classified``: what the raw tables need, nothing more. The raw text
@@ -137,34 +201,95 @@ create or replace temp table classified (
 def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
     """Fill temp table ``classified`` with one row per non-blank line / Parquet row, file by file.
     Numbering a file's lines is sequential, so they are numbered into temp table ``landed_lines``
-    first; classifying them (the JSON work) then runs on every core."""
+    first; classifying them (the JSON work) then runs on every core.
+
+    A line that is not UTF-8 or is longer than MAX_LINE_BYTES is kept as a malformed_record
+    (DuckDB's rejects table gives its line number); an empty (0-byte) file holds no records. A file
+    that cannot be read at all fails the day, with every such file of the day in one message."""
     con.execute(CLASSIFIED_SQL)
+    unreadable: list[str] = []
     for path in files:
-        if path.name.endswith(".parquet"):
-            source = "select to_json(r)::varchar as line from read_parquet($path) r"
-        else:
-            # One VARCHAR column per physical line: no delimiter, quote or escape can split it.
-            source = (
-                "select line from read_csv($path, columns={'line': 'VARCHAR'}, header=false, "
-                "delim=chr(1), quote='', escape='', auto_detect=false, strict_mode=false)"
-            )
+        if path.stat().st_size == 0:
+            continue
         try:
-            con.execute(
-                f"""
-                create or replace temp table landed_lines as
-                select $name as source_file, line_number, line as raw_record from (
-                    select row_number() over () as line_number, line from ({source})
-                ) where line is not null and (starts_with(line, '{{') or trim(line) <> '')  -- trim: the rare rest
-                """,
-                {"path": str(path), "name": path.name},
-            )
+            if path.name.endswith(".parquet"):
+                _land_parquet(con, path)
+            else:
+                _land_jsonl(con, path)
             con.execute(f"insert into classified {_classify_sql()}")
         except duckdb.Error as exc:
-            raise UsageError(
-                f"cannot read landing file {path}: {exc}. "
-                "Fix or remove the file, then re-run this arrival day."
-            ) from exc
+            unreadable.append(f"{path.name} ({_first_line(exc)})")
     con.execute("drop table if exists landed_lines")
+    con.execute("drop table if exists read_lines")
+    if unreadable:
+        folder = files[0].parent
+        raise UsageError(
+            f"cannot read {len(unreadable)} landing file(s) in {folder}: {'; '.join(unreadable)}. "
+            "Replace each with a complete .jsonl, .jsonl.gz or .parquet file (or remove it), then re-run "
+            "this arrival day."
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _land_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    con.execute(
+        """
+        create or replace temp table landed_lines as
+        select $name as source_file, row_number() over () as line_number, to_json(r)::varchar as raw_record,
+               null::varchar as read_error
+        from read_parquet($path) r
+        """,
+        {"path": str(path), "name": path.name},
+    )
+
+
+def _land_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """One VARCHAR column per physical line: no delimiter, quote or escape can split it. Lines DuckDB
+    cannot read (not UTF-8, too long) land in its rejects table with their line number; the lines
+    it read are numbered around them."""
+    con.execute("drop table if exists landed_rejects")
+    con.execute("drop table if exists landed_scans")
+    con.execute(
+        f"""
+        create or replace temp table read_lines as
+        select row_number() over () as n, line from read_csv(
+            $path, columns={{'line': 'VARCHAR'}}, header=false, delim=chr(1), quote='', escape='',
+            auto_detect=false, strict_mode=false, max_line_size={MAX_LINE_BYTES},
+            store_rejects=true, rejects_table='landed_rejects', rejects_scan='landed_scans')
+        """,
+        {"path": str(path)},
+    )
+    [(rejected,)] = con.execute("select count(*) from landed_rejects").fetchall()
+    # Without rejected lines the n-th line read is line n; with them, the n-th line number not rejected.
+    numbered = (
+        "select n as line_number, line from read_lines"
+        if rejected == 0
+        else """select numbers.line_number, r.line from read_lines r join (
+                    select n as line_number, row_number() over (order by n) as k
+                    from range(1, (select count(*) from read_lines) + (select count(*) from landed_rejects) + 1) t(n)
+                    where n not in (select line from landed_rejects)
+                ) numbers on r.n = numbers.k"""
+    )
+    con.execute(
+        f"""
+        create or replace temp table landed_lines as
+        select $name as source_file, line_number, line as raw_record, null::varchar as read_error
+        from ({numbered})
+        where line is not null and (starts_with(line, '{{') or trim(line) <> '')  -- trim: the rare rest
+        union all
+        select $name, line, left(ltrim(csv_line, chr(10) || chr(13)), {RAW_TEXT_KEPT}),
+               case when error_type = 'INVALID ENCODING'
+                        then 'the line is not valid UTF-8 (raw_record shows the bytes that are not as ?)'
+                    when error_type = 'LINE SIZE OVER MAXIMUM'
+                        then 'the line is longer than {MAX_LINE_BYTES} bytes (raw_record holds its start)'
+                    else 'the line cannot be read: ' || error_message end
+        from landed_rejects
+        """,
+        {"name": path.name},
+    )
 
 
 def _classify_sql() -> str:
@@ -187,8 +312,8 @@ def _classify_sql() -> str:
     )
     return f"""
     with parsed as (
-        select source_file, line_number, raw_record,
-               coalesce(case when json_valid(raw_record)
+        select source_file, line_number, raw_record, read_error,
+               read_error is null and coalesce(case when json_valid(raw_record)
                              then starts_with(raw_record, '{{') or json_type(raw_record) = 'OBJECT' end, false)
                    as is_object
         from landed_lines
@@ -196,7 +321,7 @@ def _classify_sql() -> str:
         select *, case when is_object then from_json(raw_record, '{record_shape}') end as f
         from parsed
     ), fields as (
-        select source_file, line_number, raw_record, is_object,
+        select source_file, line_number, raw_record, read_error, is_object,
                {text_cols},
                f.usage as usage_json,
                json_type(f.usage) as usage_type
@@ -216,12 +341,19 @@ def _classify_sql() -> str:
                          case when usage_type is null or usage_type = 'NULL' then 'usage'
                               when usage_type <> 'OBJECT' then 'usage (not an object)' end) as missing_fields,
                case when regexp_matches(created_at, '{RFC3339}')
-                    then timezone('UTC', try_cast(upper(created_at) as timestamptz)) end as created_at_utc
+                    then timezone('UTC', try_cast(upper(created_at) as timestamptz)) end as created_at_any_year
         from typed
+    ), in_range as (
+        select * exclude (created_at_any_year),
+               case when created_at_any_year >= '{UTC_YEARS[0]:04d}-01-01'::timestamp
+                         and created_at_any_year < '{UTC_YEARS[1] + 1}-01-01'::timestamp
+                    then created_at_any_year end as created_at_utc,
+               created_at_any_year is not null as is_rfc3339
+        from valued
     ), checked as (
         select *,
                concat_ws(', ', {bad_counters}) as bad_counters
-        from valued
+        from in_range
     ), reasoned as (
     select *,
         case
@@ -230,18 +362,21 @@ def _classify_sql() -> str:
             when created_at_utc is null then 'bad_timestamp'
             when billing_mode not in ('payg', 'subscription') then 'bad_billing_mode'
             when bad_counters <> '' then 'negative_usage'
-            when cached_input_tokens + cache_write_tokens > input_tokens
+            when cached_input_tokens::hugeint + cache_write_tokens > input_tokens
               or reasoning_tokens > output_tokens then 'inconsistent_usage'
         end as reason,
         case
+            when read_error is not null then read_error
             when not is_object then 'not a JSON object'
             when missing_fields <> '' then 'missing or empty: ' || missing_fields
-            when created_at_utc is null then 'created_at is not RFC 3339 with a zone: ' || created_at
+            when not is_rfc3339 then 'created_at is not RFC 3339 with a zone: ' || created_at
+            when created_at_utc is null
+                then 'created_at is outside the years {UTC_YEARS[0]:04d} to {UTC_YEARS[1]} once converted to UTC: ' || created_at
             when billing_mode not in ('payg', 'subscription') then 'billing_mode is not payg or subscription: ' || billing_mode
             when bad_counters <> '' then 'not a non-negative integer: ' || bad_counters
-            when cached_input_tokens + cache_write_tokens > input_tokens
+            when cached_input_tokens::hugeint + cache_write_tokens > input_tokens
                 then format('cached_input_tokens + cache_write_tokens ({{}}) > input_tokens ({{}})',
-                            cached_input_tokens + cache_write_tokens, input_tokens)
+                            cached_input_tokens::hugeint + cache_write_tokens, input_tokens)
             when reasoning_tokens > output_tokens
                 then format('reasoning_tokens ({{}}) > output_tokens ({{}})', reasoning_tokens, output_tokens)
         end as detail
@@ -262,7 +397,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date) -> IngestResult:
     """Replace arrival day ``arrival_date``'s raw rows with what its folder holds now."""
     ensure_schema(con)
-    files = landing_files(landing, arrival_date)
+    files, skipped = landing_entries(landing, arrival_date)
     _classify_files(con, files)
     day = {"day": arrival_date}
     counter_list = ", ".join(USAGE_COUNTERS)
@@ -303,6 +438,11 @@ def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date
             """,
             day,
         )
+        # An event day no date can hold (remembered by an ingestion before created_at's UTC year was
+        # checked) would fail every later run of the day: forgotten.
+        con.execute(
+            f"delete from raw.arrival_event_days where year(event_date) not between {UTC_YEARS[0]} and {UTC_YEARS[1]}"
+        )
         con.execute(
             """
             insert or replace into raw.arrival_manifest
@@ -317,4 +457,4 @@ def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date
     valid, rejected = con.execute(
         "select count(*) filter (where reason is null), count(*) filter (where reason is not null) from classified"
     ).fetchall()[0]
-    return IngestResult(arrival_date, len(files), valid + rejected, valid, rejected)
+    return IngestResult(arrival_date, len(files), valid + rejected, valid, rejected, tuple(skipped))

@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
+
 from meterline.settings import Settings
 from meterline.warehouse import WarehouseLockedError
 
@@ -89,7 +91,9 @@ def warehouse_lock(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        deadline = time.monotonic() + wait
         _acquire(fd, path, warehouse, wait, on_wait)
+        _wait_for_file(warehouse, deadline, wait, on_wait)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(_holder_record(holder)).encode())
     except BaseException:
@@ -120,6 +124,31 @@ def _acquire(fd: int, path: Path, warehouse: Path, wait: float, on_wait: Callabl
             )
         if not announced and on_wait is not None:
             on_wait(f"waiting up to {wait:g} s for the warehouse lock {path}, held by {describe_holder(path)}")
+            announced = True
+        time.sleep(_POLL_SECONDS)
+
+
+def _wait_for_file(warehouse: Path, deadline: float, wait: float, on_wait: Callable[[str], None] | None) -> None:
+    """Wait until no process holds DuckDB's own lock on the warehouse file. The flock is free as soon
+    as a run's process dies, but a child it started (dbt, killed with its parent only when dbt next
+    writes to it) may hold the file for a few more seconds."""
+    announced = False
+    while warehouse.exists():
+        try:
+            duckdb.connect(str(warehouse), read_only=True).close()
+            return
+        except duckdb.Error as exc:
+            if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
+                return  # not another process's lock: the run's own connection reports it in context
+            holder = str(exc).splitlines()[0]
+        if time.monotonic() >= deadline:
+            raise WarehouseLockedError(
+                f"the warehouse {warehouse} is still open in another process ({holder}); gave up after "
+                f"{wait:g} s. Stop that process (a dbt left by a killed run ends by itself) and retry, "
+                f"or set {TIMEOUT_ENV} to wait longer."
+            )
+        if not announced and on_wait is not None:
+            on_wait(f"waiting up to {wait:g} s for a process still holding the warehouse file: {holder}")
             announced = True
         time.sleep(_POLL_SECONDS)
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import duckdb
 
+from meterline.warehouse import sql_string
+
 PARTITION_COLUMN = "__partition"
 # The warehouse tables' own partition column (the UTC day, or the month's first day for
 # the monthly tables): internal, never published.
@@ -110,7 +112,7 @@ def _export_table(
             select * exclude ({WAREHOUSE_PARTITION}), {partition_expression(table)} as {PARTITION_COLUMN}
             from marts.{table}
             where {partition_expression(table)} in ({rebuilt_sql})
-        ) to '{target}' (format parquet, partition_by ({PARTITION_COLUMN}), overwrite_or_ignore)
+        ) to {sql_string(target)} (format parquet, partition_by ({PARTITION_COLUMN}), overwrite_or_ignore)
         """
     )
     written = {
@@ -125,7 +127,7 @@ def _empty_file(con: duckdb.DuckDBPyConnection, table: str, target: Path) -> str
     """A zero-row Parquet file carrying the table's columns and types."""
     target.mkdir(parents=True, exist_ok=True)
     path = target / "empty.parquet"
-    con.execute(f"copy (select * exclude ({WAREHOUSE_PARTITION}) from marts.{table} limit 0) to '{path}' (format parquet)")
+    con.execute(f"copy (select * exclude ({WAREHOUSE_PARTITION}) from marts.{table} limit 0) to {sql_string(path)} (format parquet)")
     return str(path)
 
 
@@ -145,7 +147,7 @@ def _write_serving_file(path: Path, files: dict[tuple[str, str], str], empties: 
         tables = sorted({table for table, _ in files} | set(empties))
         for table in tables:
             table_files = [file for (name, _), file in sorted(files.items()) if name == table]
-            listed = ", ".join(f"'{file}'" for file in (table_files or [empties[table]]))
+            listed = ", ".join(sql_string(file) for file in (table_files or [empties[table]]))
             serving.execute(f"create view marts.{table} as select * from read_parquet([{listed}], hive_partitioning = false)")
         serving.execute("checkpoint")
 
@@ -159,6 +161,13 @@ def _remove_unreferenced(parts: Path, referenced: set[str], now: float) -> None:
             shutil.rmtree(version_dir)
 
 
+def _remove_version(parts: Path, tables: list[str], version: str, staging: Path) -> None:
+    for table in tables:
+        shutil.rmtree(parts / table / version, ignore_errors=True)
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
 def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> PublishResult:
     """Publish what this run rebuilt in the warehouse (``con``) to ``serving``, atomically."""
     version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
@@ -169,18 +178,24 @@ def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> Publi
     empties: dict[str, str] = {}
     written_count = 0
     changed = 0
-    for table in _published_tables(con):
-        target = parts / table / version
-        keys, written = _export_table(con, table, target, everything)
-        for key in keys:
-            files.pop((table, key), None)
-        files.update({(table, key): file for key, file in written.items()})
-        written_count += len(written)
-        changed += len(keys)
-        if not any(name == table for name, _ in files):
-            empties[table] = _empty_file(con, table, target)
+    tables = _published_tables(con)
     staging = serving.with_name(f".{serving.name}.{version}.tmp")
-    _write_serving_file(staging, files, empties, version)
-    os.replace(staging, serving)
+    try:
+        for table in tables:
+            target = parts / table / version
+            keys, written = _export_table(con, table, target, everything)
+            for key in keys:
+                files.pop((table, key), None)
+            files.update({(table, key): file for key, file in written.items()})
+            written_count += len(written)
+            changed += len(keys)
+            if not any(name == table for name, _ in files):
+                empties[table] = _empty_file(con, table, target)
+        _write_serving_file(staging, files, empties, version)
+        os.replace(staging, serving)
+    except BaseException:
+        # Nothing of a failed publication stays behind (a full disk must not fill up with retries).
+        _remove_version(parts, tables, version, staging)
+        raise
     _remove_unreferenced(parts, set(files.values()) | set(empties.values()), time.time())
     return PublishResult(version, serving, len(_published_tables(con)), written_count, changed)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import duckdb
 
+from meterline.warehouse import sql_string
+
 # Table of the DuckDB raw schema -> its file in a day folder.
 DAY_TABLES = ("usage_records", "usage_rejects", "arrival_manifest", "arrival_event_days")
 CATALOG_FILE = "price_catalog.parquet"
@@ -56,7 +58,7 @@ def write_day(con: duckdb.DuckDBPyConnection, raw: Path, arrival_date: date) -> 
     for table in DAY_TABLES:
         con.execute(
             f"copy (select * from raw.{table} where arrival_date = $day) "
-            f"to '{staging / (table + '.parquet')}' (format parquet)",
+            f"to {sql_string(staging / (table + '.parquet'))} (format parquet)",
             {"day": arrival_date},
         )
     target = day_dir(raw, arrival_date)
@@ -67,7 +69,7 @@ def write_day(con: duckdb.DuckDBPyConnection, raw: Path, arrival_date: date) -> 
 def write_catalog(con: duckdb.DuckDBPyConnection, raw: Path) -> Path:
     """Write ``raw.price_catalog`` as the layer's catalog file (atomic replace)."""
     staging = _incoming(raw)
-    con.execute(f"copy (select * from raw.price_catalog) to '{staging / CATALOG_FILE}' (format parquet)")
+    con.execute(f"copy (select * from raw.price_catalog) to {sql_string(staging / CATALOG_FILE)} (format parquet)")
     target = raw / CATALOG_FILE
     os.replace(staging / CATALOG_FILE, target)
     staging.rmdir()

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, str] = {
     # quarantined, and how many times its trailing 7-day mean a day's spend may reach.
     "METERLINE_QUARANTINE_SHARE_MAX": "0.05",
     "METERLINE_SPEND_JUMP_FACTOR": "3.0",
+    # Blocking: the largest share of the counted requests of a run's rebuilt event days that may be
+    # unpriced before the run refuses to publish (a catalog that lost rows must not empty the marts).
+    "METERLINE_UNPRICED_SHARE_MAX": "0.5",
 
     "METERLINE_RAW": "data/raw",
     "METERLINE_SPARK_WAREHOUSE": "data/spark_warehouse",
@@ -112,6 +115,7 @@ class Settings:
     dagster_home: Path
     quarantine_share_max: float
     spend_jump_factor: float
+    unpriced_share_max: float
 
     # The Parquet raw layer both engines read: <raw>/arrival_date=D/<table>.parquet, one folder per arrival day.
     raw: Path
@@ -140,6 +144,7 @@ class Settings:
             dagster_home=Path(dagster_home).expanduser().resolve(),
             quarantine_share_max=_number("METERLINE_QUARANTINE_SHARE_MAX", 0.0, 1.0),
             spend_jump_factor=_number("METERLINE_SPEND_JUMP_FACTOR", 1.0, math.inf),
+            unpriced_share_max=_number("METERLINE_UNPRICED_SHARE_MAX", 0.0, 1.0),
 
             raw=_path("METERLINE_RAW"),
             engine=_engine(),

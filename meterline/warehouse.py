@@ -11,6 +11,12 @@ class WarehouseLockedError(RuntimeError):
     """Another process holds the warehouse's write lock."""
 
 
+def sql_string(value: object) -> str:
+    """``value`` as a SQL string literal (quotes doubled): for paths where DuckDB takes no parameter
+    (COPY ... TO, a view's definition)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def connect(path: Path, memory_limit: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse DuckDB file (created with its folder when missing), DuckDB's memory
     capped at ``memory_limit`` (it spills to disk beyond)."""

@@ -12,6 +12,7 @@ from orchestration.dbt.resource import DBT_EXECUTABLE, MeterlineDbtCli, meterlin
 from orchestration.raw.assets import price_catalog, raw_usage
 from orchestration.raw.checks import RAW_CHECKS
 from orchestration.resources import MeterlinePaths
+from orchestration.runs import build_dead_runs_sensor
 from orchestration.serving.assets import build_serving_asset
 
 serving_marts = build_serving_asset(meterline_dbt_models)
@@ -36,7 +37,7 @@ defs = dg.Definitions(
     ],
     jobs=[meterline_job],
     schedules=[build_nightly_schedule(meterline_job)],
-    sensors=[build_late_files_sensor(meterline_job)],
+    sensors=[build_late_files_sensor(meterline_job), build_dead_runs_sensor()],
     resources={
         "dbt": MeterlineDbtCli(project_dir=meterline_dbt, dbt_executable=DBT_EXECUTABLE),
         "paths": MeterlinePaths(),

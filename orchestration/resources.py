@@ -15,6 +15,7 @@ import duckdb
 from meterline import spark_tables, warehouse
 from meterline.locking import warehouse_lock
 from meterline.settings import Settings
+from orchestration.runs import process_tags
 
 
 # Steps that read landing files or write the serving file retry on failure: a file still being
@@ -33,6 +34,9 @@ class MeterlinePaths(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MeterlinePaths"]:
         on_wait = context.log.info if context.log else None
+        if context.instance is not None and context.run is not None:
+            # Who runs this run, so that a run whose process dies is recognised (orchestration/runs.py).
+            context.instance.add_run_tags(context.run.run_id, process_tags())
         with warehouse_lock(self.settings().warehouse, holder=f"Dagster run {context.run_id}", on_wait=on_wait):
             with super().yield_for_execution(context) as resource:
                 yield resource

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from datetime import date, datetime, timezone
@@ -40,8 +41,27 @@ def check_catalog(path: Path) -> None:
         raise UsageError(f"price catalog {path} is not a .csv file (set METERLINE_PRICES to the catalog CSV)")
 
 
+DBT_ERRORS = "Errors parsed from dbt logs:"
+
+
+def user_line(error) -> str:
+    """One line for a user from a Dagster error (SerializableErrorInfo): the message of the error at
+    the bottom of its causes (a retried step's ``RetryRequestedFromPolicy`` wraps the real one)
+    without the exception's class; for dbt, the first error dbt logged without the SQL excerpt and
+    its ``^^^`` marker."""
+    while error.cause is not None:
+        error = error.cause
+    message = re.sub(rf"^([\w.]+\.)?{re.escape(error.cls_name or '')}: ", "", error.message.strip())
+    lines = [line.strip() for line in message.splitlines()]
+    if DBT_ERRORS in message:
+        logged = [line for line in lines[lines.index(DBT_ERRORS) + 1:] if line]
+        useful = [line for line in logged if not re.fullmatch(r"\^+|LINE \d+:.*", line)]
+        return "dbt: " + ": ".join(useful[:2]) + " (the dbt log in the run's compute logs has the rest)"
+    return next((line for line in reversed(lines) if line), error.cls_name or "unknown error")
+
+
 def failure_messages(events: list) -> dict[str, str]:
-    """step key -> the last line of the error that failed it (the first attempt's error
+    """step key -> one line saying why it failed (:func:`user_line`; the first attempt's error
     when the step was retried, not "Exceeded max_retries")."""
     from dagster import DagsterEventType
 
@@ -54,8 +74,22 @@ def failure_messages(events: list) -> dict[str, str]:
         else:
             continue
         if error is not None and event.step_key not in messages:
-            messages[event.step_key] = error.message.strip().splitlines()[-1]
+            messages[event.step_key] = user_line(error)
     return messages
+
+
+def failed_blocking_checks(events: list) -> list[str]:
+    """One line per blocking check that failed: the check and its summary (what is wrong, the fix)."""
+    from dagster import AssetCheckSeverity, DagsterEventType
+
+    lines = []
+    for event in events:
+        if event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+            continue
+        check = event.asset_check_evaluation_data
+        if not check.passed and check.severity == AssetCheckSeverity.ERROR:
+            lines.append(f"blocking check {check.asset_key.to_user_string()} {check.check_name} failed: {check.description}")
+    return lines
 
 
 def materialize(start: date, end: date, *, verbose: bool = False) -> int:
@@ -77,6 +111,10 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     from orchestration.definitions import MAIN_JOB, defs
 
     instance = prepare_instance(settings)
+    from orchestration.runs import fail_dead_runs, process_tags
+
+    for run_id in fail_dead_runs(instance):
+        print(f"meterline: run {run_id} was unfinished but its process is gone: marked failed", file=sys.stderr)
     try:
         # Held for the whole run (the run's own resource re-enters it): one writer at a time.
         with warehouse_lock(settings.warehouse, on_wait=lambda line: print(f"meterline: {line}", file=sys.stderr)):
@@ -95,6 +133,7 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
                     tags={
                         ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
                         ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                        **process_tags(),
                     },
                     raise_on_error=False,
                 )
@@ -105,9 +144,12 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     if result.success:
         print(f"meterline: run {result.run_id} succeeded; serving file {settings.serving}")
         return 0
+    # The cause comes last: the last line a user sees names the bad input and the fix.
+    print(f"meterline: run {result.run_id} failed; the serving file was not changed", file=sys.stderr)
     for step, message in failure_messages(result.all_events).items():
         print(f"meterline: step {step} failed: {message}", file=sys.stderr)
-    print(f"meterline: run {result.run_id} failed; the serving file was not changed", file=sys.stderr)
+    for line in failed_blocking_checks(result.all_events):
+        print(f"meterline: {line}", file=sys.stderr)
     return 1
 
 

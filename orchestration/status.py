@@ -29,12 +29,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from meterline.ingest import day_folder, landing_files
+from meterline.ingest import (
+    day_folder,
+    day_of_folder,
+    landing_entries,
+    landing_files,
+    unreadable_folders,
+)
 from orchestration.partitions import arrival_days
 
 RAW_RECORDS = dg.AssetKey(["raw", "usage_records"])  # ingested: when the day's files were read
 PUBLISHED = dg.AssetKey("serving_marts")  # the day's last step: its marts checked and published
-_FOLDER_PREFIX = "date="
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,17 @@ def landing_days(landing: Path) -> list[date]:
         return []
     days = []
     for entry in landing.iterdir():
-        if entry.is_dir() and entry.name.startswith(_FOLDER_PREFIX):
-            try:
-                days.append(date.fromisoformat(entry.name.removeprefix(_FOLDER_PREFIX)))
-            except ValueError:
-                continue
+        day = day_of_folder(entry.name)
+        if entry.is_dir() and day is not None:
+            days.append(day)
     return sorted(days)
+
+
+def landing_warnings(landing: Path, days: list[date]) -> list[str]:
+    """What a run would not read in the landing folder: folders not named as a day, and links of
+    ``days`` that leave the landing folder or dangle."""
+    skipped = [warning for day in days for warning in landing_entries(landing, day)[1]]
+    return [*unreadable_folders(landing), *skipped]
 
 
 def latest_materializations(instance: dg.DagsterInstance) -> dict[date, Materialization]:
@@ -214,6 +224,9 @@ def print_status(instance: dg.DagsterInstance, landing: Path) -> None:
         )
     if not states:
         print("(no arrival days: no landing folders and nothing materialized yet)")
+    warnings = landing_warnings(landing, [state.day for state in states])
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     record = last_finished_run(instance)
     if record is None:
         print("\nlast run: none yet")
@@ -233,9 +246,13 @@ def print_status(instance: dg.DagsterInstance, landing: Path) -> None:
 
 def status() -> int:
     """``meterline status``: the table of arrival days and the last run's checks."""
-    from orchestration.instance import prepare_instance
     from meterline.settings import Settings
+    from orchestration.instance import prepare_instance
+    from orchestration.runs import fail_dead_runs
 
     settings = Settings.from_env()
-    print_status(prepare_instance(settings), settings.landing)
+    instance = prepare_instance(settings)
+    for run_id in fail_dead_runs(instance):
+        print(f"note: run {run_id} was unfinished but its process is gone: marked failed", file=sys.stderr)
+    print_status(instance, settings.landing)
     return 0

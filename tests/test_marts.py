@@ -44,7 +44,8 @@ def _type_family(column: str, duckdb_type: str) -> str:
         assert duckdb_type.startswith("DECIMAL("), column
         assert int(duckdb_type.split(",")[1].rstrip(")")) >= 12, column  # exact to 12 places or better
     elif column in MEASURES:
-        assert duckdb_type in ("BIGINT", "INTEGER", "HUGEINT"), column
+        # request_count a BIGINT; summed usage counters DECIMAL(38,0) in the aggregates (docs/reliability.md)
+        assert duckdb_type in ("BIGINT", "INTEGER", "HUGEINT", "DECIMAL(38,0)"), column
     else:
         assert duckdb_type == "VARCHAR", column
     return duckdb_type

@@ -17,6 +17,20 @@
                'input_cost', 'output_cost', 'other_cost', 'total_cost']) }}
 {%- endmacro %}
 
+{#- The type of a summed measure: money exact; request_count a BIGINT; the usage counters DECIMAL(38,0),
+    since a request may legally carry a counter of 2^63 - 1 and two such requests overflow a BIGINT
+    (DuckDB's HUGEINT would be written to Parquet as a DOUBLE). -#}
+{% macro measure_type(measure) -%}
+    {%- if measure.endswith('_cost') -%}{{ money_type() }}
+    {%- elif measure == 'request_count' -%}bigint
+    {%- else -%}{{ counter_sum_type() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro counter_sum_type() -%}
+    decimal(38, 0)
+{%- endmacro %}
+
 {% macro cost_mart_shapes() -%}
     {{ return({
         'cost_cube': {'dimensions': ['account_id', 'api_key_id', 'api_key_name', 'model', 'provider',
@@ -75,7 +89,7 @@ with source_rows as (
         {{ dimension }},
         {%- endfor %}
         {%- for measure in cost_measures() %}
-        cast(sum({{ measure }}) as {{ money_type() if measure.endswith('_cost') else 'bigint' }}) as {{ measure }}
+        cast(sum({{ measure }}) as {{ measure_type(measure) }}) as {{ measure }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from source_rows

@@ -60,17 +60,23 @@ def price_catalog_rules(con: duckdb.DuckDBPyConnection) -> CheckResult:
     (provider, model, effective_from). Reads the catalog loaded in raw.price_catalog(_text)."""
     problems = catalog_problems(con)
     rows = con.execute("select count(*) from raw.price_catalog_text").fetchall()[0][0]
-    summary = (
-        f"{rows} catalog rows, all valid"
-        if not problems
-        else f"{len(problems)} of {rows} catalog rows break pricing.md (first on line "
-        f"{problems[0]['line_number']}: {problems[0]['problem']}); fix $METERLINE_PRICES"
-    )
+    if rows == 0:
+        summary = (
+            "the price catalog holds no price rows (a header alone): nothing could be costed, so nothing "
+            "is published; point $METERLINE_PRICES at the catalog CSV with its rows"
+        )
+    elif problems:
+        summary = (
+            f"{len(problems)} of {rows} catalog rows break pricing.md (first on line "
+            f"{problems[0]['line_number']}: {problems[0]['problem']}); fix $METERLINE_PRICES"
+        )
+    else:
+        summary = f"{rows} catalog rows, all valid"
     return CheckResult(
         name="price_catalog_rules",
         asset=CATALOG_ASSET,
         severity=BLOCKING,
-        passed=not problems,
+        passed=not problems and rows > 0,
         observed=len(problems),
         summary=summary,
         offending_rows=problems[:MAX_OFFENDING_ROWS],
@@ -372,6 +378,43 @@ def unpriced_records(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResul
         observed=count,
         summary=summary,
         offending_rows=rows[:MAX_OFFENDING_ROWS],
+    )
+
+
+def unpriced_share(con: duckdb.DuckDBPyConnection, scope: Scope, max_share: float) -> CheckResult:
+    """Blocking: over the rebuilt event days, the share of counted requests (costed in fct_cost, or
+    unpriced) that no catalog row prices must not exceed ``max_share``. A catalog that lost the rows
+    of the traffic would otherwise replace good published figures with (almost) nothing."""
+    [row] = _query(
+        con,
+        """
+        with days as (select unnest($days::date[]) as event_date)
+        select (select count(*) from intermediate.int_unpriced_usage
+                where event_date in (select event_date from days)) as unpriced,
+               (select count(*) from marts.fct_cost
+                where cast(created_at as date) in (select event_date from days)) as costed
+        """,
+        {"days": list(scope.event_days)},
+    )
+    unpriced, counted = row["unpriced"], row["unpriced"] + row["costed"]
+    share = Decimal(unpriced) / counted if counted else Decimal(0)
+    above = share > Decimal(str(max_share))
+    summary = (
+        f"{unpriced} of {counted} counted requests ({share:.1%}) of the rebuilt event days have no price in "
+        f"force, more than METERLINE_UNPRICED_SHARE_MAX ({max_share:g}): nothing is published. Add the "
+        "missing rows to the catalog $METERLINE_PRICES (see unpriced_records), or raise "
+        "METERLINE_UNPRICED_SHARE_MAX to publish anyway"
+        if above
+        else f"{unpriced} of {counted} counted requests ({share:.1%}) unpriced, within {max_share:g}"
+    )
+    return CheckResult(
+        name="unpriced_share",
+        asset=FCT_COST,
+        severity=BLOCKING,
+        passed=not above,
+        observed=float(round(share, 6)),
+        summary=summary,
+        details={"unpriced": unpriced, "counted": counted, "max_share": max_share},
     )
 
 

@@ -40,6 +40,13 @@ FCT_COST_CHECKS = [
         lambda run: rules.no_negative_cost(run.con, run.scope),
     ),
     _fct_cost_check(
+        "unpriced_share",
+        "At most $METERLINE_UNPRICED_SHARE_MAX (default 0.5) of the counted requests of the rebuilt "
+        "event days may be unpriced: a catalog that lost rows must not replace published figures. Blocking.",
+        lambda run: rules.unpriced_share(run.con, run.scope, run.settings.unpriced_share_max),
+        deps=[dg.AssetKey("int_unpriced_usage")],
+    ),
+    _fct_cost_check(
         suites.FCT_COST.name,
         "Great Expectations suite on fct_cost's rebuilt event days: unique request_id, known "
         "enums, counters and costs >= 0, total = input + output + other, price_effective_from <= "

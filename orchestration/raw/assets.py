@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import dagster as dg
 
 from meterline.catalog import read_catalog
-from meterline.ingest import day_folder, ingest_day
+from meterline.errors import UsageError
+from meterline.ingest import day_folder, ingest_day, unreadable_folders
 from meterline.raw_layer import write_catalog, write_day
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
@@ -45,11 +46,21 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
             allow_retries=False,
         )
     days = days_in_window(context.partition_time_window)
+    for warning in unreadable_folders(settings.landing):
+        context.log.warning(warning)
     totals = {"files": 0, "records_read": 0, "valid": 0, "rejected": 0}
+    # Every day is tried: one run names every unreadable file of its window, not one per run.
+    unreadable: list[str] = []
     with paths.connect_warehouse() as con:
         for number, day in enumerate(days, 1):
-            result = ingest_day(con, settings.landing, day)
+            try:
+                result = ingest_day(con, settings.landing, day)
+            except UsageError as exc:
+                unreadable.append(str(exc))
+                continue
             write_day(con, settings.raw, day)
+            for skipped in result.skipped:
+                context.log.warning(f"arrival day {day}: {skipped}")
             context.log.info(
                 f"[{number}/{len(days)}] arrival day {day}: {result.files} files, "
                 f"{result.records_read} records read, {result.valid} accepted, {result.rejected} rejected"
@@ -57,6 +68,9 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
             )
             for key in totals:
                 totals[key] += getattr(result, key)
+    if unreadable:
+        # The message's last line is what `meterline materialize` prints: every bad file, and the fix.
+        raise UsageError(" ".join(unreadable))
     for table in RAW_TABLES:
         yield dg.MaterializeResult(
             asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)}
