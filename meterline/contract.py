@@ -34,3 +34,19 @@ ENDPOINTS = (
 PURPOSES = ("embedding", "image_generation", "reasoning", "chat", "other")
 # pricing.md: the model types of the catalog.
 MODEL_TYPES = ("LLM", "Embedding", "Vision", "Audio", "Rerank", "Other")
+
+# pricing.md: the unit prices of a catalog row. fct_cost in the warehouse carries those of the row
+# that priced each request; the serving file publishes them beside fct_cost, in exports.fct_cost,
+# for the exports (the FOCUS export's ListUnitPrice), not in marts.fct_cost, whose columns
+# marts.md fixes.
+UNIT_PRICES = (
+    "input_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "output_per_mtok",
+    "per_request",
+    "per_image",
+    "per_web_search",
+)
+# Published tables whose Parquet files hold more than the marts.md columns: what only the exports read.
+EXPORT_ONLY_COLUMNS = {"fct_cost": UNIT_PRICES}

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import duckdb
 
+from meterline.contract import UNIT_PRICES
 from meterline.errors import UsageError
 
 MONEY = "DECIMAL(38, 18)"
 # The unit prices fct_cost carries from the catalog row that priced each request (pricing.md).
-UNIT_PRICE_COLUMNS = ("input_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok", "output_per_mtok",
-                      "per_request", "per_image", "per_web_search")  # fmt: skip
+UNIT_PRICE_COLUMNS = UNIT_PRICES
 CSV_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -95,13 +95,14 @@ def check_request(serving: Path, start: date, end: date, out: Path) -> None:
 
 def _fct_cost_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' and table_name = 'fct_cost'"
+        "select column_name from information_schema.columns where table_schema = 'exports' and table_name = 'fct_cost'"
     ).fetchall()
     return {name for (name,) in rows}
 
 
 def focus_sql(has_region: bool, csv: bool) -> str:
-    """The FOCUS rows of the payg requests with $start <= created_at < $end, from marts.fct_cost.
+    """The FOCUS rows of the payg requests with $start <= created_at < $end, from exports.fct_cost
+    (marts.fct_cost with the unit prices of the catalog row that priced each request).
 
     ``has_region``: fct_cost has the ``region`` column (a serving file published before it: NULL).
     ``csv``: quantities get one decimal place ("1200.0"), so that a reader inferring types (the FOCUS
@@ -123,7 +124,7 @@ def focus_sql(has_region: bool, csv: bool) -> str:
                {region} as region, model_type, price_effective_from, {prices},
                input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, request_count, images,
                web_search_calls
-        from marts.fct_cost
+        from exports.fct_cost
         where billing_mode = 'payg' and created_at >= $start and created_at < $end
     ),
     grouped as (
@@ -138,7 +139,7 @@ def focus_sql(has_region: bool, csv: bool) -> str:
     ),
     key_names as (  -- the name on the key's most recent costed record (marts.md), whatever the range
         select api_key_id, arg_max_null(api_key_name, created_at) as api_key_name
-        from marts.fct_cost
+        from exports.fct_cost
         where api_key_id in (select api_key_id from payg)
         group by api_key_id
     ),
@@ -229,7 +230,7 @@ def export_focus(serving: Path, start: date, end: date, out: Path, memory_limit:
             columns = _fct_cost_columns(con)
             if missing := [c for c in UNIT_PRICE_COLUMNS if c not in columns]:
                 raise UsageError(
-                    f"serving file {serving} was published before marts.fct_cost carried unit prices "
+                    f"serving file {serving} was published before it carried unit prices (exports.fct_cost) "
                     f"(no {missing[0]}); republish every arrival day with meterline materialize, then export again"
                 )
             sql = focus_sql(has_region="region" in columns, csv=fmt == "csv")

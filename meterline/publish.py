@@ -2,7 +2,8 @@
 
 Layout next to ``$METERLINE_SERVING`` (``<serving>`` below):
 
-    <serving>                      small DuckDB file: schema marts = views over Parquet
+    <serving>                      small DuckDB file: schema marts = views over Parquet (exports:
+                                   fct_cost with the unit prices only the exports read)
     <serving>.parts/<table>/<version>/__partition=<day or month>/data_0.parquet
 
 Each table is stored as immutable Parquet files, one per partition: a UTC
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from meterline.contract import EXPORT_ONLY_COLUMNS
 from meterline.warehouse import sql_string
 
 PARTITION_COLUMN = "__partition"
@@ -144,11 +146,20 @@ def _write_serving_file(path: Path, files: dict[tuple[str, str], str], empties: 
             "create table meta.publication as select ? as version, now()::timestamp as published_at",
             [version],
         )
+        serving.execute("create schema exports")
         tables = sorted({table for table, _ in files} | set(empties))
         for table in tables:
             table_files = [file for (name, _), file in sorted(files.items()) if name == table]
             listed = ", ".join(sql_string(file) for file in (table_files or [empties[table]]))
-            serving.execute(f"create view marts.{table} as select * from read_parquet([{listed}], hive_partitioning = false)")
+            # By name: files written before a column was added (a partition not rebuilt since an
+            # upgrade) read it as NULL instead of failing or dropping it.
+            source = f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+            present = {name for name, *_ in serving.execute(f"describe select * from {source}").fetchall()}
+            hidden = [column for column in EXPORT_ONLY_COLUMNS.get(table, ()) if column in present]
+            if hidden:
+                serving.execute(f"create view exports.{table} as select * from {source}")
+            columns = f"* exclude ({', '.join(hidden)})" if hidden else "*"
+            serving.execute(f"create view marts.{table} as select {columns} from {source}")
         serving.execute("checkpoint")
 
 

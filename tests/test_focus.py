@@ -94,13 +94,16 @@ FCT_TYPES = {"created_at": "timestamp", "arrival_date": "date", "price_effective
 
 
 def write_serving(path: Path, rows: list[dict[str, Any]], without: tuple[str, ...] = ()) -> Path:
-    """A serving file whose marts.fct_cost holds ``rows``, minus the columns ``without``."""
+    """A serving file in the published shape (meterline/publish.py) holding ``rows``, minus the columns
+    ``without``: exports.fct_cost with every column, marts.fct_cost without the unit prices."""
     columns = [c for c in rows[0] if c not in without]
     ddl = ", ".join(f"{c} {FCT_TYPES.get(c, 'bigint' if isinstance(rows[0][c], int) else 'varchar')}" for c in columns)
+    published = ", ".join(c for c in columns if c not in UNIT_PRICE_COLUMNS)
     with duckdb.connect(str(path)) as con:
-        con.execute(f"create schema marts; create table marts.fct_cost ({ddl})")
-        con.executemany(f"insert into marts.fct_cost values ({', '.join('?' for _ in columns)})",
+        con.execute(f"create schema exports; create table exports.fct_cost ({ddl})")
+        con.executemany(f"insert into exports.fct_cost values ({', '.join('?' for _ in columns)})",
                         [[row[c] for c in columns] for row in rows])  # fmt: skip
+        con.execute(f"create schema marts; create view marts.fct_cost as select {published} from exports.fct_cost")
     return path
 
 

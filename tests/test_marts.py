@@ -26,12 +26,12 @@ AGGREGATES = {
     "cost_by_provider": (["account_id", "provider"], []),
     "provider_model_details": (["account_id", "provider", "model"], ["avg_cost_per_request"]),
 }
-# The unit prices of the catalog row that priced a request (pricing.md), carried by fct_cost for the FOCUS export.
+# The unit prices of the catalog row that priced a request (pricing.md): published beside fct_cost, in
+# exports.fct_cost, for the FOCUS export; not in marts.fct_cost, whose columns marts.md fixes.
 UNIT_PRICES = ["input_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok", "output_per_mtok", "per_request",
                "per_image", "per_web_search"]
 FCT_COLUMNS = ["request_id", "created_at", "arrival_date", "account_id", "api_key_id", "api_key_name", "model",
-               "provider", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from",
-               *UNIT_PRICES]
+               "provider", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from"]
 RENAMED_KEY = "key_7f3a9c01"  # the generator renames it in the middle of the period
 
 
@@ -74,6 +74,13 @@ def test_every_table_and_column_of_the_contract_exists_with_its_type(marts: Inst
         _type_family(column, data_type)
         actual.setdefault(table, []).append(column)
     assert {t: sorted(c) for t, c in actual.items()} == {t: sorted(c) for t, c in expected.items()}
+    # The exports read fct_cost with the unit prices of the row that priced each request.
+    exported = marts.serving_rows(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'exports' and table_name = 'fct_cost' order by ordinal_position")
+    assert [column for column, _ in exported] == [*FCT_COLUMNS, *UNIT_PRICES]
+    for column, data_type in exported:
+        _type_family(column, data_type)
 
 
 @pytest.mark.parametrize("grain", GRAINS)
