@@ -8,10 +8,12 @@ the asset it guards, so the serving file is left as it was.
 - ``raw/usage_records``: usage_records_suite (Great Expectations) -> the dbt models never run
 - ``fct_cost``: conservation, request_id_unique, no_negative_cost, fct_cost_suite (GX)
 - every aggregate mart: reconciles_with_fct_cost (one op for all of them)
+- ``provider_alternatives_daily``/``_monthly``: alternatives_within_marts (one op for both)
 
 Warnings (severity WARN, the run still publishes): unpriced_records and
 quarantine_share on ``rejected_usage``, spend_jump_per_account on
-``cost_overview_daily`` and spend_jump_per_api_key on ``cost_by_api_key_daily``.
+``cost_overview_daily``, spend_jump_per_api_key on ``cost_by_api_key_daily`` and
+regional_price_missing on ``fct_cost``.
 
 Every result is also written to the run's report folder under
 $METERLINE_REPORTS (data_quality.report), together with the dbt tests' results
@@ -173,7 +175,7 @@ def _evaluate(
     name="price_catalog_rules",
     blocking=True,
     description="pricing.md: no negative or non-numeric price, no unknown model_type, no repeated "
-    "(provider, model, effective_from). Blocking: the dbt models and the publication wait for it.",
+    "(provider, model, region, effective_from). Blocking: the dbt models and the publication wait for it.",
 )
 def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
     [result] = _evaluate(
@@ -272,6 +274,50 @@ def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChec
     return marts_reconcile_with_fct_cost
 
 
+def build_alternatives_check(alternative_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    """One op checking provider_alternatives_<grain> against the marts of the same grain, for the
+    periods the run rebuilt; a blocking check result per table."""
+    keys = sorted(alternative_keys, key=lambda key: key.to_user_string())
+
+    @dg.multi_asset_check(
+        name="alternatives_within_marts",
+        specs=[
+            dg.AssetCheckSpec(
+                "alternatives_within_marts",
+                asset=key,
+                blocking=True,
+                # No additional_deps, as for the reconciliation: the marts come from the same dbt step.
+                description="marts.md, Cheaper providers: request_count and actual_cost never exceed the same "
+                "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
+                "alternative_cost exactly; never a provider compared with itself. Blocking.",
+            )
+            for key in keys
+        ],
+    )
+    def alternatives_within_marts(
+        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
+    ) -> Iterator[dg.AssetCheckResult]:
+        yield from _evaluate(
+            context,
+            paths,
+            lambda run: [checks.alternatives_within_marts(run.con, run.scope, key.to_user_string()) for key in keys],
+        )
+
+    return alternatives_within_marts
+
+
+@dg.asset_check(
+    asset=FCT_COST,
+    name="regional_price_missing",
+    description="Warning: (provider, model, region) triples of the rebuilt event days whose requests were "
+    "priced by a region-less row although the catalog has rows for other regions of that model (a hint "
+    "that a regional price is missing).",
+)
+def regional_price_missing(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+    [result] = _evaluate(context, paths, lambda run: [checks.regional_price_missing(run.con, run.scope)])
+    return result
+
+
 @dg.asset_check(
     asset=QUARANTINE,
     name="unpriced_records",
@@ -319,12 +365,16 @@ def _spend_jump_check(by: str) -> dg.AssetChecksDefinition:
 
 def build_asset_checks(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     """Every check of the gate, for the dbt models of ``dbt_assets``."""
-    aggregate_marts = [key for key in published_model_keys(dbt_assets) if key != FCT_COST]
+    marts = [key for key in published_model_keys(dbt_assets) if key != FCT_COST]
+    alternatives = [key for key in marts if key.to_user_string() in checks.ALTERNATIVES_MARTS]
+    aggregate_marts = [key for key in marts if key not in alternatives]
     return [
         price_catalog_rules,
         usage_records_suite,
         *FCT_COST_CHECKS,
         build_reconciliation_check(aggregate_marts),
+        build_alternatives_check(alternatives),
+        regional_price_missing,
         unpriced_records,
         quarantine_share,
         _spend_jump_check("account"),
