@@ -88,7 +88,9 @@ where reason is not null;
 
 create or replace temp table prices as
 with text as (
-    select * from read_csv(getvariable('prices'), header = true, all_varchar = true)
+    -- the generated records report no region: the region-less rows price them (pricing.md)
+    select * exclude (region) from read_csv(getvariable('prices'), header = true, all_varchar = true)
+    where coalesce(trim(region), '') = ''
 ), typed as (
     select provider, model, model_type,
            case when regexp_full_match(effective_from, '\d{4}-\d{2}-\d{2}') then effective_from::date::timestamp

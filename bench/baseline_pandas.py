@@ -134,6 +134,8 @@ def classify(lines: pd.DataFrame) -> pd.DataFrame:
 
 def read_prices(path: Path) -> pd.DataFrame:
     prices = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "region" in prices:  # the generated records report no region: the region-less rows price them
+        prices = prices[prices["region"].str.strip() == ""].drop(columns="region")
     prices["effective_from"] = pd.to_datetime(prices["effective_from"], format="ISO8601", utc=True).dt.tz_localize(None)
     for column in ("input_per_mtok", "output_per_mtok"):
         prices[column] = prices[column].map(Decimal)

@@ -7,6 +7,8 @@
 - ``raw.price_catalog``: the same rows typed. ``effective_from`` is a TIMESTAMP holding UTC (a bare date means
   00:00 UTC; a time must carry ``Z`` or an offset), prices are DECIMAL(38,12) with the contract's defaults applied
   (empty cached_input/cache_write -> input_per_mtok, empty per_* -> 0). A value that does not parse is NULL there.
+  ``region`` (the optional last column of pricing.md) is NULL for every region: an empty or blank cell, or a file
+  without the column; otherwise the region as written, matched exactly against the usage record's.
 
 `catalog_problems` reports every offending row; the price-catalog asset check blocks a run on any of them. Besides
 the rules of the contract it reports an empty provider, model or required price, an unparseable effective_from, and a
@@ -37,6 +39,8 @@ CATALOG_COLUMNS = (
     "per_image",
     "per_web_search",
 )
+# pricing.md's optional last column: the region a row prices; empty, or the column absent, means every region.
+REGION = "region"
 MONEY = "DECIMAL(38, 12)"
 # Wider than MONEY: a price that reads differently here would be rounded in MONEY.
 _FINER = "DECIMAL(38, 24)"
@@ -80,20 +84,23 @@ def read_catalog(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     except duckdb.Error as exc:
         first_line = str(exc).splitlines()[0]
         raise UsageError(f"price catalog {path} is not a readable CSV: {first_line}") from None
+    if REGION not in header:
+        con.execute(f"ALTER TABLE raw.price_catalog_text ADD COLUMN {REGION} VARCHAR")
     con.execute(
         f"""
         CREATE OR REPLACE TABLE raw.price_catalog AS
         SELECT line_number, provider, model, model_type,
                {_EFFECTIVE_FROM_UTC} AS effective_from,
-               {", ".join(f"{_typed_price(column)} AS {column}" for column in PRICE_DEFAULTS)}
+               {", ".join(f"{_typed_price(column)} AS {column}" for column in PRICE_DEFAULTS)},
+               CASE WHEN trim({REGION}) <> '' THEN {REGION} END AS {REGION}
         FROM raw.price_catalog_text
         """
     )
 
 
 def catalog_problems(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """One dict per row of the loaded catalog that breaks a rule (line_number, provider, model, effective_from,
-    problem; several problems of a row joined by "; "). An empty list means the catalog is valid."""
+    """One dict per row of the loaded catalog that breaks a rule (line_number, provider, model, region,
+    effective_from, problem; several problems of a row joined by "; "). An empty list means the catalog is valid."""
     checks = [
         "CASE WHEN trim(coalesce(t.provider, '')) = '' THEN 'provider is empty' END",
         "CASE WHEN trim(coalesce(t.model, '')) = '' THEN 'model is empty' END",
@@ -105,25 +112,25 @@ def catalog_problems(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                  || ''' is neither a date (YYYY-MM-DD) nor a time with a zone (2026-11-03T12:00:00Z)' END""",
         *(_price_check(column) for column in PRICE_DEFAULTS),
         """CASE WHEN p.effective_from IS NOT NULL AND count(*) OVER same_key > 1
-            THEN 'duplicate (provider, model, effective_from) on lines '
+            THEN 'duplicate (provider, model, region, effective_from) on lines '
                  || string_agg(t.line_number::VARCHAR, ', ') OVER same_key END""",
     ]
     rows = con.execute(
         f"""
-        SELECT line_number, provider, model, effective_from, problem
+        SELECT line_number, provider, model, region, effective_from, problem
         FROM (
-            SELECT t.line_number, t.provider, t.model, t.effective_from,
+            SELECT t.line_number, t.provider, t.model, t.region, t.effective_from,
                    concat_ws('; ', {", ".join(checks)}) AS problem
             FROM raw.price_catalog_text AS t
             JOIN raw.price_catalog AS p USING (line_number)
-            WINDOW same_key AS (PARTITION BY p.provider, p.model, p.effective_from ORDER BY t.line_number
+            WINDOW same_key AS (PARTITION BY p.provider, p.model, p.region, p.effective_from ORDER BY t.line_number
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         )
         WHERE problem <> ''
         ORDER BY line_number
         """
     ).fetchall()
-    names = ("line_number", "provider", "model", "effective_from", "problem")
+    names = ("line_number", "provider", "model", "region", "effective_from", "problem")
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 

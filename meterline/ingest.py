@@ -8,7 +8,7 @@ with the reason of the first rule they fail; the rest go, typed, to
 transaction, so a rerun is idempotent and picks up files added since.
 
 Tables written (all keyed by ``arrival_date``):
-- ``raw.usage_records``   valid records, typed, created_at in UTC
+- ``raw.usage_records``   valid records, typed, created_at in UTC, region NULL when not reported
 - ``raw.usage_rejects``   rejected records with reason, detail and raw text
 - ``raw.arrival_manifest`` files and records read per arrival day
 - ``raw.arrival_event_days`` event days each arrival day's records touched,
@@ -55,6 +55,7 @@ TEXT_FIELDS = (
     "provider",
     "endpoint",
     "billing_mode",
+    "region",
 )
 # RFC 3339 date-time with a zone; hour 24 and dates like Feb 30 are rejected
 # by the pattern and by the cast respectively.
@@ -81,8 +82,11 @@ create table if not exists raw.usage_records (
     output_tokens bigint not null,
     reasoning_tokens bigint not null,
     images bigint not null,
-    web_search_calls bigint not null
+    web_search_calls bigint not null,
+    region varchar
 );
+-- region (raw_usage.md, optional) came later: a warehouse created before it gains the column, last.
+alter table raw.usage_records add column if not exists region varchar;
 create table if not exists raw.usage_rejects (
     arrival_date date not null,
     source_file varchar not null,
@@ -299,7 +303,11 @@ def _classify_sql() -> str:
     # then one parse of the small usage object.
     record_shape = "{" + ", ".join([*(f'"{f}": "VARCHAR"' for f in TEXT_FIELDS), '"usage": "JSON"']) + "}"
     usage_shape = "{" + ", ".join(f'"{c}": "JSON"' for c in USAGE_COUNTERS) + "}"
-    text_cols = ",\n".join(f"nullif(f.{name}, '') as {name}" for name in TEXT_FIELDS)
+    # Empty means absent; a region of blanks only is not reported either (raw_usage.md: missing, null or empty).
+    text_cols = ",\n".join(
+        f"case when trim(f.{name}) <> '' then f.{name} end as {name}" if name == "region" else f"nullif(f.{name}, '') as {name}"
+        for name in TEXT_FIELDS
+    )
     counter_cols = ",\n".join(f"u.{c} as raw_{c}, json_type(u.{c}) as type_{c}" for c in USAGE_COUNTERS)
     missing = " ,".join(f"case when {f} is null then '{f}' end" for f in REQUIRED_TEXT_FIELDS)
     counter_values = ",\n".join(
@@ -417,7 +425,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date
             f"""
             insert into raw.usage_records
             select $day, source_file, line_number, request_id, created_at_utc, account_id, api_key_id,
-                   api_key_name, model, provider, endpoint, billing_mode, {counter_list}
+                   api_key_name, model, provider, endpoint, billing_mode, {counter_list}, region
             from classified where reason is null
             """,
             day,

@@ -16,8 +16,18 @@ and prices per token. One catalog row is written per (provider, model):
 - An entry is skipped when it bills none of input/output tokens, images or requests at a non-zero price (it is
   priced only per second, character or pixel, or it is a free placeholder), or when a price is not a non-negative
   number.
-- Several keys can give the same (provider, model), such as ``azure/gpt-5`` and ``azure/eu/gpt-5``: the shortest
-  key wins (then the first in key order), i.e. the plain entry over its regional, pinned or sized variants.
+- region: a key that carries a region gives a region row (pricing.md): Bedrock's cross-region inference profiles
+  (``us.``, ``eu.``, ``apac.``, ``jp.``, ``au.``, ``in.``, ``us-gov.``, ``global.`` before the vendor) and
+  ``bedrock/<aws-region>/`` keys, Azure's ``azure/<zone>/`` keys (``eu``, ``us``, ``apac``, ``us-gov``, ``global``,
+  ``global-standard``), and any routing segment of another provider's key that names a geography or a cloud region
+  (``REGION_SEGMENT``). The region is that segment as written; an AWS region wins over a profile prefix in the same
+  key. A key without one gives the region-less row.
+- Several keys can give the same (provider, model, region), such as ``bedrock/us.anthropic...`` and
+  ``us.anthropic...``: the shortest key wins (then the first in key order), i.e. the plain entry over its pinned or
+  sized variants.
+- A (provider, model) that LiteLLM lists only with regions (no key without one) gets no region-less row: no price of
+  one region is passed off as every region's. Its requests that report no region, or another region, are
+  ``unpriced`` (quarantined and costed by a rerun once a price exists) rather than costed at a guessed price.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from meterline.catalog import CATALOG_COLUMNS, PRICE_DEFAULTS
+from meterline.catalog import CATALOG_COLUMNS, PRICE_DEFAULTS, REGION
 from meterline.errors import UsageError
 from meterline.settings import FIRST_ARRIVAL_DAY
 
@@ -115,6 +125,12 @@ NOT_A_MODEL = "sample_spec"
 # (claude-sonnet-4-5-20250929-v1:0, mistral-large-2402-v1:0); after a letter "-v1" is part of the name (nova-pro-v1:0).
 _BEDROCK_REVISION = re.compile(r"(?:(?<=\d)-v\d+)?:\d+$")
 _FAMILY = re.compile(r"[a-z]+")
+# A routing segment naming where a request is served: a geography (Bedrock's profile prefixes, Azure's data zones and
+# global deployments), an AWS region (us-east-1, us-gov-west-1) or a Google Cloud region (us-central1, europe-west4).
+REGION_SEGMENT = re.compile(
+    r"(?:us|eu|apac|jp|au|in|ca|uk|us-gov|global|global-standard"
+    r"|[a-z]{2}(?:-gov)?-[a-z]+-\d+|[a-z]+-[a-z]+\d+)"
+)
 
 
 class _BadPrice(ValueError):
@@ -132,13 +148,31 @@ def import_litellm_prices(source: Path, out: Path, *, effective_from: str = FIRS
 
 
 def _catalog_rows(entries: dict[str, Any], effective_from: str) -> list[dict[str, str]]:
-    """The catalog rows of LiteLLM entries, one per (provider, model), sorted by provider and model."""
-    chosen: dict[tuple[str, str], dict[str, str]] = {}
+    """The catalog rows of LiteLLM entries, one per (provider, model, region), sorted by provider, model and region
+    (the region-less row first)."""
+    chosen: dict[tuple[str, str, str], dict[str, str]] = {}
     for key in sorted(entries, key=lambda key: (len(key), key)):
         row = _catalog_row(key, entries[key], effective_from)
         if row is not None:
-            chosen.setdefault((row["provider"], row["model"]), row)
-    return [chosen[provider_model] for provider_model in sorted(chosen)]
+            chosen.setdefault((row["provider"], row["model"], row["region"]), row)
+    return [chosen[key] for key in sorted(chosen)]
+
+
+def key_region(provider: str, key: str) -> str:
+    """The region LiteLLM key `key` of catalog `provider` prices, or "" when it names none.
+
+    A routing segment before the model name (``azure/eu/gpt-5``, ``bedrock/us-east-1/...``) that matches
+    ``REGION_SEGMENT``; on Bedrock also the profile prefix of the model id (``us.anthropic.claude-...``). An AWS
+    region wins over a profile prefix in the same key.
+    """
+    *prefixes, name = key.split("/")
+    segment = next((prefix for prefix in prefixes if REGION_SEGMENT.fullmatch(prefix)), "")
+    if segment or provider != "amazon-bedrock":
+        return segment
+    parts = name.split(".")
+    if len(parts) > 2 and _vendor(parts[1]) and REGION_SEGMENT.fullmatch(parts[0]):
+        return parts[0]
+    return ""
 
 
 def model_slug(provider: str, key: str) -> str | None:
@@ -201,6 +235,7 @@ def _catalog_row(key: str, entry: object, effective_from: str) -> dict[str, str]
         "model_type": MODEL_TYPES_BY_MODE.get(mode, "Other") if isinstance(mode, str) else "Other",
         "effective_from": effective_from,
         **{column: _cell(column, price) for column, price in prices.items()},
+        "region": key_region(provider, key),
     }
 
 
@@ -300,7 +335,7 @@ def _write_csv(out: Path, rows: list[dict[str, str]]) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
+            writer = csv.DictWriter(file, fieldnames=(*CATALOG_COLUMNS, REGION), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
     except OSError as exc:

@@ -268,12 +268,13 @@ def _plan(catalog: Path, seed: int, start: date, days: int) -> Plan:
 
 
 def _catalog_routes(catalog: Path) -> dict[Route, datetime]:
-    """Each (provider, model, model_type) of the catalog with the first instant (UTC) it is priced from."""
+    """Each (provider, model, model_type) of the catalog with the first instant (UTC) it is priced from, by its
+    region-less rows (the records generated report no region)."""
     with duckdb.connect() as con:
         read_catalog(con, catalog)
         rows = con.execute(
             """SELECT provider, model, model_type, min(effective_from) FROM raw.price_catalog
-               WHERE effective_from IS NOT NULL GROUP BY ALL"""
+               WHERE effective_from IS NOT NULL AND region IS NULL GROUP BY ALL"""
         ).fetchall()
     return {Route(provider, model, model_type): since for provider, model, model_type, since in rows}
 

@@ -7,7 +7,7 @@ import dagster as dg
 from orchestration.automation.schedules import build_nightly_schedule
 from orchestration.automation.sensors import build_late_files_sensor
 from orchestration.dbt.assets import meterline_dbt_models, published_model_keys
-from orchestration.dbt.checks import FCT_COST, build_dbt_checks
+from orchestration.dbt.checks import build_dbt_checks
 from orchestration.dbt.resource import DBT_EXECUTABLE, MeterlineDbtCli, meterline_dbt
 from orchestration.raw.assets import price_catalog, raw_usage
 from orchestration.raw.checks import RAW_CHECKS
@@ -33,7 +33,7 @@ defs = dg.Definitions(
     assets=[price_catalog, raw_usage, meterline_dbt_models, serving_marts],
     asset_checks=[
         *RAW_CHECKS,
-        *build_dbt_checks(key for key in published_model_keys(meterline_dbt_models) if key != FCT_COST),
+        *build_dbt_checks(published_model_keys(meterline_dbt_models)),
     ],
     jobs=[meterline_job],
     schedules=[build_nightly_schedule(meterline_job)],

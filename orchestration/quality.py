@@ -10,10 +10,12 @@ the asset it guards, so the serving file is left as it was.
 - ``raw/usage_records``: usage_records_suite (Great Expectations) -> the dbt models never run
 - ``fct_cost``: conservation, request_id_unique, no_negative_cost, fct_cost_suite (GX)
 - every aggregate mart: reconciles_with_fct_cost (one op for all of them)
+- ``provider_alternatives_daily``/``_monthly``: alternatives_within_marts (one op for both)
 
 Warnings (severity WARN, the run still publishes): unpriced_records and
 quarantine_share on ``rejected_usage``, spend_jump_per_account on
-``cost_overview_daily`` and spend_jump_per_api_key on ``cost_by_api_key_daily``.
+``cost_overview_daily``, spend_jump_per_api_key on ``cost_by_api_key_daily`` and
+regional_price_missing on ``fct_cost``.
 
 Every result is also written to the run's report folder under
 $METERLINE_REPORTS (meterline.quality.report), together with the dbt tests' results

@@ -12,6 +12,7 @@ path parsed before is restored from the parse cache (orchestration/dbt/resource.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import gzip
 import hashlib
@@ -30,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from meterline.catalog import CATALOG_COLUMNS
+from meterline.catalog import CATALOG_COLUMNS, REGION
 from orchestration.runner import materialize
 from meterline.settings import REPO_ROOT, Settings
 
@@ -70,7 +71,10 @@ class Installation:
     dagster_home: Path
 
     def write_catalog(self, *rows: str) -> None:
-        self.prices.write_text("\n".join([",".join(CATALOG_COLUMNS), *rows]) + "\n", encoding="utf-8")
+        """The catalog CSV with its optional region column; a row written without a region cell is region-less."""
+        columns = (*CATALOG_COLUMNS, REGION)
+        padded = [row if len(next(csv.reader([row]))) == len(columns) else row + "," for row in rows]
+        self.prices.write_text("\n".join([",".join(columns), *padded]) + "\n", encoding="utf-8")
 
     def day_folder(self, day: str) -> Path:
         folder = self.landing / f"date={day}"

@@ -124,6 +124,7 @@ def test_several_problems_of_one_row_are_reported_together(con: duckdb.DuckDBPyC
         "line_number": 2,
         "provider": None,
         "model": "openai/x",
+        "region": None,
         "effective_from": "2026-11-03",
         "problem": "provider is empty; unknown model_type 'Chat' (expected one of LLM, Embedding, Vision, Audio, "
         "Rerank, Other); input_per_mtok is negative: -1; output_per_mtok is not a number: 'x'",
@@ -143,7 +144,50 @@ def test_rows_for_the_same_instant_are_duplicates_whatever_their_spelling(
         "openai,openai/gpt-5,LLM,2026-11-03T08:00:00+08:00,1.5,,,12,,,",
     )
     assert [(problem["line_number"], problem["problem"]) for problem in problems] == [
-        (line, "duplicate (provider, model, effective_from) on lines 2, 4, 6") for line in (2, 4, 6)
+        (line, "duplicate (provider, model, region, effective_from) on lines 2, 4, 6") for line in (2, 4, 6)
+    ]
+
+
+REGION_HEADER = f"{HEADER},region"
+
+
+def test_a_catalog_without_the_region_column_prices_every_region(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    assert load(con, tmp_path, GPT_5) == []
+    assert con.execute("SELECT model, region FROM raw.price_catalog").fetchall() == [("openai/gpt-5", None)]
+
+
+def test_region_rows_load_and_an_empty_or_blank_region_means_every_region(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    lines = [f"{GPT_5},", f"{GPT_5}, ", f"{GPT_5},us", f"{GPT_5},us-gov-east-1", "openai,openai/o3,LLM,2026-11-03,2,,,8,,,,"]
+    read_catalog(con, write_catalog(tmp_path, *lines[2:], header=REGION_HEADER))
+    assert catalog_problems(con) == []
+    assert con.execute("SELECT model, region FROM raw.price_catalog ORDER BY line_number").fetchall() == [
+        ("openai/gpt-5", "us"), ("openai/gpt-5", "us-gov-east-1"), ("openai/o3", None),
+    ]
+    for empty in lines[:2]:
+        read_catalog(con, write_catalog(tmp_path, empty, header=REGION_HEADER))
+        assert con.execute("SELECT region FROM raw.price_catalog").fetchall() == [(None,)]
+
+
+def test_the_duplicate_rule_includes_the_region(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    read_catalog(con, write_catalog(
+        tmp_path,
+        f"{GPT_5},",  # every region
+        f"{GPT_5},us",
+        f"{GPT_5},eu",  # the same instant in three regions: not duplicates
+        "openai,openai/gpt-5,LLM,2026-11-03T20:00:00+08:00,1.5,,,12,,,,us",  # the same instant as line 3, us again
+        f"{GPT_5}, ",  # blank: every region again, a duplicate of line 2
+        header=REGION_HEADER,
+    ))  # fmt: skip
+    problems = [(problem["line_number"], problem["region"], problem["problem"]) for problem in catalog_problems(con)]
+    assert problems == [
+        (2, None, "duplicate (provider, model, region, effective_from) on lines 2, 6"),
+        (3, "us", "duplicate (provider, model, region, effective_from) on lines 3, 5"),
+        (5, "us", "duplicate (provider, model, region, effective_from) on lines 3, 5"),
+        (6, " ", "duplicate (provider, model, region, effective_from) on lines 2, 6"),
     ]
 
 

@@ -1,5 +1,6 @@
 """The dbt unit tests (``unit_tests:`` beside the models) without a pipeline run: rating and the
-price in force, purpose, dedupe, the rebuild window and API key names, on an empty warehouse.
+price in force (regions included), purpose, dedupe, the rebuild window, API key names and the
+provider alternatives, on an empty warehouse (its catalog has no region column).
 
 dbt unit tests read their inputs' column types from the warehouse (and an incremental model's own
 table), so the tested models and those upstream are first built empty (``dbt run --empty``), then
@@ -23,6 +24,8 @@ from meterline.settings import DBT_PROJECT_DIR
 
 UNIT_TESTS = {
     "rating_follows_the_price_row_in_force",
+    "a_region_row_in_force_prices_the_requests_of_its_region",
+    "alternatives_price_each_request_at_the_alternative_row_in_force",
     "purpose_follows_the_contract_rules_in_order",
     "dedupe_keeps_the_latest_delivery",
     "the_rebuild_window_is_half_open_and_follows_every_delivery",
@@ -48,7 +51,8 @@ def unit_results(roots: Path) -> Iterator[dict[str, dict]]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("METERLINE_ARRIVAL_")}
     env = {**inherited, "METERLINE_WAREHOUSE": str(warehouse), "METERLINE_ENGINE": "duckdb", "TZ": "UTC"}
     common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
-    built = subprocess.run([DBT_EXECUTABLE, "run", "--empty", "--select", "+int_usage_rated", *common],
+    tested = ["+int_usage_rated", "+provider_alternatives_daily"]
+    built = subprocess.run([DBT_EXECUTABLE, "run", "--empty", "--select", *tested, *common],
                            env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
     done = subprocess.run([DBT_EXECUTABLE, "test", "--select", "test_type:unit", *common],

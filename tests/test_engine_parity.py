@@ -8,8 +8,11 @@ same column types, the same exact decimals, the same exit codes, after each stag
    tokens, reasoning, images, web searches, offsets, late and re-delivered records, a renamed key,
    subscriptions, invalid lines, unpriced routes) and hand-written records; every published table
    is compared;
+   Among them requests with a region (priced by their region's row, or by the region-less one) and
+   a model served by two providers (the provider alternatives);
 2. a rerun of three days with a late file, a correction that moves a request to another event day,
-   a removed file, a price change in the middle of an hour and a price for an unpriced model, after
+   a removed file, a price change in the middle of an hour (also at the alternative provider) and a
+   price for an unpriced model, after
    a defect was planted in the engine's own fct_cost: a blocking check fails and nothing is
    published, so the engines' own marts are compared (the rebuilt partitions replaced, not added
    to, on both).
@@ -42,10 +45,13 @@ pytestmark = [pytest.mark.spark, pytest.mark.pipeline, pytest.mark.skipif(not HA
 D1, D2, D3 = "2026-11-05", "2026-11-06", "2026-11-07"
 TEST_PRICES = (
     "openai,openai/gpt-test,LLM,2020-01-01,2.5,0.25,3.125,10,,,0.01",
+    "openai,openai/gpt-test,LLM,2020-01-01,2.75,0.275,3.4375,11,,,0.01,us",  # a region row
+    "azure,openai/gpt-test,LLM,2020-01-01,2,0.2,2.5,8,,,",  # an alternative provider
     "openai,openai/image-test,Vision,2020-01-01,5,,,40,,0.04,",
 )
 PRICE_CHANGES = (
     "openai,openai/gpt-test,LLM,2026-11-05T10:30:00Z,2,0.2,2.5,8,,,0.01",  # mid-hour
+    "azure,openai/gpt-test,LLM,2026-11-05T10:45:00Z,3,0.3,3.75,12,,,",  # mid-day at the alternative
     "openai,x/priced-later,LLM,2026-01-01,1,,,3,0.0003,,",
 )
 U = usage_record
@@ -97,6 +103,9 @@ def play(inst: Installation) -> list[Stage]:
         U("p5", "2026-11-05T14:00:00Z", model="openai/image-test", endpoint="images.generations",
           usage={"input_tokens": 50, "images": 3}),
         U("p6", "2026-11-05T15:00:00Z", usage={"input_tokens": 3, "output_tokens": 1, "web_search_calls": 1}),
+        U("r1", "2026-11-05T10:00:00Z", region="us", usage=CACHED),  # its region's row
+        U("r2", "2026-11-05T11:00:00Z", region="eu", usage=CACHED),  # no eu row: the region-less one
+        U("r3", "2026-11-05T11:00:00Z", provider="azure", usage=CACHED),
     ])  # fmt: skip
     removed = inst.write_jsonl(D2, "removed.jsonl", [
         U("q1", "2026-11-06T01:00:00Z"), U("q2", "2026-11-04T23:00:00Z", api_key_name="Old name")])  # fmt: skip
@@ -141,7 +150,7 @@ def test_the_scenario_runs_publishes_and_blocks_as_the_contracts_say(played: dic
     assert (first.report_status, rerun.report_status) == ("warnings", "blocked")
     assert rerun.failed_checks - first.failed_checks == {("fct_cost", "conservation")}
     assert rerun.published == first.published  # blocked: nothing published
-    assert len(first.published) == 22 and all(rows for rows in first.published.values())
+    assert len(first.published) == 24 and all(rows for rows in first.published.values())
     # What the rerun had to get right, so that Spark agreeing with DuckDB means something:
     fct = {row[0]: row for row in rerun.marts["fct_cost"]}
     first_fct = {row[0]: row for row in first.marts["fct_cost"]}

@@ -128,3 +128,39 @@ def test_an_unreadable_file_fails_naming_the_file(installation: Installation) ->
     (installation.day_folder(DAY) / "broken.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(UsageError, match="broken.parquet"):
         _ingest(installation)
+
+
+def test_region_is_kept_and_missing_null_or_empty_mean_not_reported(installation: Installation) -> None:
+    base = usage_record("x", "2026-11-05T01:00:00Z")
+    installation.write_jsonl(DAY, "a.jsonl", [
+        {**base, "request_id": "us", "region": "us"},
+        {**base, "request_id": "gov", "region": "us-gov-east-1"},
+        {**base, "request_id": "missing"},
+        {**base, "request_id": "null", "region": None},
+        {**base, "request_id": "empty", "region": ""},
+        {**base, "request_id": "blank", "region": "  "},
+    ])  # fmt: skip
+    installation.write_parquet(DAY, "b.parquet", [{**base, "request_id": "parquet", "region": "eu"},
+                                                  {**base, "request_id": "parquet_null", "region": None}])
+    result = _ingest(installation)
+    assert result.valid == 8
+    assert dict(installation.warehouse_rows("select request_id, region from raw.usage_records")) == {
+        "us": "us", "gov": "us-gov-east-1", "missing": None, "null": None, "empty": None, "blank": None,
+        "parquet": "eu", "parquet_null": None,
+    }
+
+
+def test_a_warehouse_from_before_regions_gains_the_column(installation: Installation) -> None:
+    with duckdb.connect(str(installation.warehouse)) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.usage_records (arrival_date date not null, source_file varchar not null, "
+            "line_number bigint not null, request_id varchar not null, created_at timestamp not null, "
+            "account_id varchar not null, api_key_id varchar not null, api_key_name varchar, model varchar not null, "
+            "provider varchar not null, endpoint varchar, billing_mode varchar not null, input_tokens bigint not null, "
+            "cached_input_tokens bigint not null, cache_write_tokens bigint not null, output_tokens bigint not null, "
+            "reasoning_tokens bigint not null, images bigint not null, web_search_calls bigint not null)"
+        )
+    installation.write_jsonl(DAY, "a.jsonl", [usage_record("r", "2026-11-05T01:00:00Z", region="eu")])
+    _ingest(installation)
+    assert installation.warehouse_rows("select request_id, region from raw.usage_records") == [("r", "eu")]

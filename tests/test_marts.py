@@ -31,7 +31,11 @@ AGGREGATES = {
 UNIT_PRICES = ["input_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok", "output_per_mtok", "per_request",
                "per_image", "per_web_search"]
 FCT_COLUMNS = ["request_id", "created_at", "arrival_date", "account_id", "api_key_id", "api_key_name", "model",
-               "provider", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from"]
+               "provider", "region", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from"]
+# marts.md, "Cheaper providers": daily and monthly only
+ALTERNATIVES_COLUMNS = ["period_start", "account_id", "model", "provider", "alternative_provider", "request_count",
+                        "actual_cost", "alternative_cost", "savings"]
+ALTERNATIVES_GRAINS = {"daily": "day", "monthly": "month"}
 RENAMED_KEY = "key_7f3a9c01"  # the generator renames it in the middle of the period
 
 
@@ -40,7 +44,7 @@ def _type_family(column: str, duckdb_type: str) -> str:
         assert duckdb_type == "TIMESTAMP", column
     elif column == "arrival_date":
         assert duckdb_type == "DATE", column
-    elif column.endswith("_cost") or column.startswith("avg_") or column in UNIT_PRICES:
+    elif column.endswith("_cost") or column.startswith("avg_") or column == "savings" or column in UNIT_PRICES:
         assert duckdb_type.startswith("DECIMAL("), column
         assert int(duckdb_type.split(",")[1].rstrip(")")) >= 12, column  # exact to 12 places or better
     elif column in MEASURES:
@@ -66,6 +70,8 @@ def test_every_table_and_column_of_the_contract_exists_with_its_type(marts: Inst
     for table, (dims, extras) in AGGREGATES.items():
         for grain in GRAINS:
             expected[f"{table}_{grain}"] = ["period_start", *dims, *MEASURES, *extras]
+    for grain in ALTERNATIVES_GRAINS:
+        expected[f"provider_alternatives_{grain}"] = ALTERNATIVES_COLUMNS
     rows = marts.serving_rows(
         "select table_name, column_name, data_type from information_schema.columns "
         "where table_schema = 'marts' order by table_name, ordinal_position")
@@ -133,3 +139,28 @@ def test_only_payg_requests_enter_the_aggregates(marts: Installation) -> None:
     modes = dict(marts.serving_rows("select billing_mode, count(*) from marts.fct_cost group by 1"))
     assert set(modes) == {"payg", "subscription"}
     assert marts.serving_rows("select sum(request_count) from marts.cost_overview_monthly") == [(modes["payg"],)]
+
+
+@pytest.mark.parametrize("grain", ALTERNATIVES_GRAINS)
+def test_alternatives_stay_within_the_marts_and_save_exactly(marts: Installation, grain: str) -> None:
+    rows = marts.serving_records(
+        f"select a.*, d.request_count as group_requests, d.total_cost as group_cost "
+        f"from marts.provider_alternatives_{grain} a "
+        f"left join marts.provider_model_details_{grain} d using (period_start, account_id, model, provider)")
+    assert len({(row["model"], row["provider"], row["alternative_provider"]) for row in rows}) > 1
+    for row in rows:
+        assert row["provider"] != row["alternative_provider"]
+        assert 0 < row["request_count"] <= row["group_requests"]
+        assert row["actual_cost"] <= row["group_cost"]
+        assert row["savings"] == row["actual_cost"] - row["alternative_cost"]
+
+
+def test_monthly_alternatives_are_the_sum_of_the_daily_ones(marts: Installation) -> None:
+    keys = "account_id, model, provider, alternative_provider"
+    daily = marts.serving_rows(
+        f"select date_trunc('month', period_start), {keys}, sum(request_count), sum(actual_cost), "
+        f"sum(alternative_cost), sum(savings) from marts.provider_alternatives_daily group by all order by all")
+    monthly = marts.serving_rows(
+        f"select period_start, {keys}, request_count, actual_cost, alternative_cost, savings "
+        f"from marts.provider_alternatives_monthly order by all")
+    assert daily == monthly and monthly

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from meterline.catalog import CATALOG_COLUMNS
+from meterline.catalog import CATALOG_COLUMNS, REGION
 from meterline.contract import MODEL_TYPES
 from orchestration.cli import main
 from meterline.errors import UsageError
-from meterline.litellm import import_litellm_prices
+from meterline.litellm import import_litellm_prices, key_region
 from meterline.settings import DEFAULT_PRICES, REPO_ROOT
 
 SNAPSHOT = REPO_ROOT.parent / "shared" / "reference" / "litellm_model_prices.json"
@@ -33,7 +33,7 @@ def convert(tmp_path: Path, source_text: str, **kwargs: str) -> list[dict[str, s
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames or ()) == CATALOG_COLUMNS
+        assert tuple(reader.fieldnames or ()) == (*CATALOG_COLUMNS, REGION)
         return list(reader)
 
 
@@ -199,15 +199,96 @@ def test_unusable_and_odd_entries_are_skipped_without_crashing(tmp_path: Path) -
     assert [row["model"] for row in convert(tmp_path, source)] == ["openai/gpt-good"]
 
 
-def test_same_provider_and_model_keeps_the_shortest_key(tmp_path: Path) -> None:
-    def entry(input_cost: float) -> dict[str, object]:
-        return {"litellm_provider": "azure", "mode": "chat", "input_cost_per_token": input_cost}
+def test_same_provider_model_and_region_keeps_the_shortest_key(tmp_path: Path) -> None:
+    def entry(input_cost: float, provider: str = "azure") -> dict[str, object]:
+        return {"litellm_provider": provider, "mode": "chat", "input_cost_per_token": input_cost}
 
     # Listed longest first: the choice does not depend on the order of the source file.
-    source = entries_json({"azure/us/gpt-5": entry(1.375e-06), "azure/eu/gpt-5": entry(1.5e-06),
+    source = entries_json({"azure/us/gpt-5-2025-08-07@pinned": entry(9e-06), "azure/us/gpt-5": entry(1.375e-06),
+                           "azure/eu/gpt-5": entry(1.5e-06), "azure/gpt-5@pinned": entry(9e-06),
                            "azure/gpt-5": entry(1.25e-06)})
-    row = only_row(convert(tmp_path, source))
-    assert (row["model"], row["input_per_mtok"]) == ("openai/gpt-5", "1.25")
+    rows = convert(tmp_path, source)
+    assert [(row["model"], row["region"], row["input_per_mtok"]) for row in rows] == [
+        ("openai/gpt-5", "", "1.25"), ("openai/gpt-5", "eu", "1.5"), ("openai/gpt-5", "us", "1.375"),
+        ("openai/gpt-5-2025-08-07", "us", "9"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("provider", "key", "region"),
+    [
+        ("amazon-bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", ""),
+        ("amazon-bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us"),
+        ("amazon-bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "eu"),
+        ("amazon-bedrock", "apac.amazon.nova-pro-v1:0", "apac"),
+        ("amazon-bedrock", "jp.anthropic.claude-haiku-4-5-20251001-v1:0", "jp"),
+        ("amazon-bedrock", "au.anthropic.claude-sonnet-4-5-20250929-v1:0", "au"),
+        ("amazon-bedrock", "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-gov"),
+        ("amazon-bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "global"),
+        ("amazon-bedrock", "in.moonshotai.kimi-k3", "in"),
+        ("amazon-bedrock", "bedrock/us-east-1/mistral.mistral-large-2402-v1:0", "us-east-1"),
+        ("amazon-bedrock", "bedrock/us-gov-west-1/claude-sonnet-4-5-20250929-v1:0", "us-gov-west-1"),
+        ("amazon-bedrock", "bedrock_mantle/us-gov-east-1/openai.gpt-5.4", "us-gov-east-1"),
+        ("amazon-bedrock", "bedrock/eu-central-1/eu.anthropic.claude-x-v1:0", "eu-central-1"),
+        ("amazon-bedrock", "bedrock_mantle/openai.gpt-5.4", ""),
+        ("amazon-bedrock", "bedrock/claude_platform/claude-sonnet-4-5", ""),
+        ("amazon-bedrock", "bedrock/invoke/anthropic.claude-3-5-sonnet-20240620-v1:0", ""),
+        ("amazon-bedrock", "deepseek.v3.2", ""),
+        ("azure", "azure/gpt-5", ""),
+        ("azure", "azure/eu/gpt-5", "eu"),
+        ("azure", "azure/us/gpt-5", "us"),
+        ("azure", "azure/apac/gpt-6.1-sol", "apac"),
+        ("azure", "azure/us-gov/gpt-5.1", "us-gov"),
+        ("azure", "azure/global/gpt-5.1", "global"),
+        ("azure", "azure/global-standard/gpt-4o-mini", "global-standard"),
+        ("azure", "azure/low/1024-x-1024/gpt-image-1-mini", ""),
+        ("azure", "azure/standard/1024-x-1024/dall-e-3", ""),
+        ("google-vertex", "vertex_ai/us-central1/gemini-x", "us-central1"),
+        ("google-vertex", "vertex_ai/meta/llama-3.3-70b-instruct-maas", ""),
+        ("openai", "1024-x-1536/gpt-image-1", ""),
+        ("openai", "us.gpt-5", ""),  # a dotted prefix is a region on Bedrock only
+    ],
+)
+def test_the_region_a_key_prices(provider: str, key: str, region: str) -> None:
+    assert key_region(provider, key) == region
+
+
+@pytest.mark.skipif(not SNAPSHOT.exists(), reason="the LiteLLM snapshot lives outside the repository")
+def test_regional_keys_of_the_real_snapshot_become_region_rows(tmp_path: Path) -> None:
+    out = tmp_path / "catalog.csv"
+    import_litellm_prices(SNAPSHOT, out)
+    rows = read_csv(out)
+    prices = {(row["provider"], row["model"], row["region"]): row for row in rows}
+
+    def price(provider: str, model: str, region: str) -> tuple[str, str]:
+        row = prices[(provider, model, region)]
+        return row["input_per_mtok"], row["output_per_mtok"]
+
+    sonnet = ("amazon-bedrock", "anthropic/claude-sonnet-4-5-20250929")
+    # the example: the US profile is $3.30 per million input tokens, the plain key $3.00
+    assert price(*sonnet, "") == ("3", "15")
+    assert price(*sonnet, "us") == ("3.3", "16.5")
+    for region in ("eu", "jp", "au"):
+        assert price(*sonnet, region) == ("3.3", "16.5"), region
+    assert price(*sonnet, "global") == ("3", "15")
+    for region in ("us-gov", "us-gov-east-1", "us-gov-west-1"):
+        assert price(*sonnet, region) == ("3.6", "18"), region
+    large = ("amazon-bedrock", "mistral/mistral-large-2402")
+    assert (price(*large, ""), price(*large, "us-east-1"), price(*large, "eu-west-3")[0]) == (
+        ("4", "12"), ("4", "12"), "5.2")
+    assert price("azure", "openai/gpt-5", "") == ("1.25", "10")
+    assert price("azure", "openai/gpt-5", "eu") == ("1.375", "11")
+    assert price("azure", "openai/gpt-5", "us") == ("1.375", "11")
+    assert price("azure", "openai/gpt-5.1", "us-gov") == ("1.71875", "13.75")
+    # the plain key stays the region-less row, whatever the lengths of the keys
+    assert prices[("amazon-bedrock", "openai/gpt-5.4", "")]["per_web_search"] == "0.012"  # bedrock_mantle/openai.gpt-5.4
+    # a model LiteLLM prices only in a region has no region-less row
+    assert ("amazon-bedrock", "zai/glm-5.3", "us") in prices and ("amazon-bedrock", "zai/glm-5.3", "") not in prices
+    # no region for providers whose keys carry none
+    assert {row["provider"] for row in rows if row["region"]} == {"amazon-bedrock", "azure"}
+    regions = {row["region"] for row in rows}
+    assert {"", "us", "eu", "apac", "jp", "au", "in", "us-gov", "global", "us-east-1", "us-gov-west-1"} <= regions
+    assert len(rows) == len(prices)  # one row per (provider, model, region)
 
 
 def test_rows_are_sorted_and_carry_one_effective_from(tmp_path: Path) -> None:

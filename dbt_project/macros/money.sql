@@ -4,6 +4,35 @@
     decimal(38, 18)
 {%- endmacro %}
 
+{#-
+  The costs of one request (pricing.md): its usage counters (columns prefixed by `usage`, e.g.
+  'requests.') at the prices of a catalog row (columns prefixed by `prices`). int_usage_rated
+  costs a request with them, provider_alternatives the same request at another provider, so an
+  equal price gives an equal cost to the last decimal.
+-#}
+{% macro request_input_cost(usage='', prices='') -%}
+    cast(
+        {{ cost_per_million(usage ~ 'input_tokens - ' ~ usage ~ 'cached_input_tokens - ' ~ usage ~ 'cache_write_tokens',
+                            prices ~ 'input_per_mtok') }}
+        + {{ cost_per_million(usage ~ 'cached_input_tokens', prices ~ 'cached_input_per_mtok') }}
+        + {{ cost_per_million(usage ~ 'cache_write_tokens', prices ~ 'cache_write_per_mtok') }}
+    as {{ money_type() }})
+{%- endmacro %}
+
+{% macro request_output_cost(usage='', prices='') -%}
+    {{ cost_per_million(usage ~ 'output_tokens', prices ~ 'output_per_mtok') }}
+{%- endmacro %}
+
+{% macro request_other_cost(usage='', prices='') -%}
+    cast({{ prices }}per_request + {{ usage }}images * {{ prices }}per_image
+         + {{ usage }}web_search_calls * {{ prices }}per_web_search as {{ money_type() }})
+{%- endmacro %}
+
+{% macro request_total_cost(usage='', prices='') -%}
+    cast({{ request_input_cost(usage, prices) }} + {{ request_output_cost(usage, prices) }}
+         + {{ request_other_cost(usage, prices) }} as {{ money_type() }})
+{%- endmacro %}
+
 {#- Cost of `quantity` units at `price_per_million` per 1,000,000 units (pricing.md). -#}
 {% macro cost_per_million(quantity, price_per_million) -%}
     {{ return(adapter.dispatch('cost_per_million', 'meterline')(quantity, price_per_million)) }}

@@ -7,10 +7,12 @@ rows included). Money is
 compared as DECIMAL in SQL, never as floats. Blocking checks (a failure stops
 the run, nothing is published): the price catalog rules of pricing.md,
 conservation per arrival day (raw_usage.md), unique ``request_id`` in
-``fct_cost``, no negative cost, and each aggregate mart reconciling with
-``fct_cost``. Warnings (published, but reported): unpriced records, a
-quarantine share above a threshold, and a day's spend jumping over its
-trailing 7-day mean.
+``fct_cost``, no negative cost, each aggregate mart reconciling with
+``fct_cost``, and each ``provider_alternatives_<grain>`` row staying within the
+marts' same (period, account, model, provider) with exact savings. Warnings
+(published, but reported): unpriced records, a quarantine share above a
+threshold, a day's spend jumping over its trailing 7-day mean, and requests of
+a region priced by a region-less row although the catalog prices other regions.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def rebuilt_event_days(con: duckdb.DuckDBPyConnection) -> tuple[date, ...]:
 
 def price_catalog_rules(con: duckdb.DuckDBPyConnection) -> CheckResult:
     """pricing.md: no negative or non-numeric price, no unknown model_type, no repeated
-    (provider, model, effective_from). Reads the catalog loaded in raw.price_catalog(_text)."""
+    (provider, model, region, effective_from). Reads the catalog loaded in raw.price_catalog(_text)."""
     problems = catalog_problems(con)
     rows = con.execute("select count(*) from raw.price_catalog_text").fetchall()[0][0]
     if rows == 0:
@@ -533,4 +535,142 @@ def spend_jump(con: duckdb.DuckDBPyConnection, scope: Scope, factor: float, by: 
         summary=summary,
         offending_rows=rows,
         details={"factor": factor, "trailing_days": TRAILING_DAYS},
+    )
+
+
+# marts.md, "Cheaper providers": provider_alternatives_<grain> -> the mart holding the same
+# (period, account, model, provider) with its request_count and total_cost.
+ALTERNATIVES_MARTS = {
+    "provider_alternatives_daily": "provider_model_details_daily",
+    "provider_alternatives_monthly": "provider_model_details_monthly",
+}
+
+
+def alternatives_within_marts(con: duckdb.DuckDBPyConnection, scope: Scope, table: str) -> CheckResult:
+    """marts.md, "Cheaper providers", over the periods the run republishes: each row of ``table``
+    counts at most the requests and actual cost of the same (period, account, model, provider) in
+    provider_model_details at its grain, has savings = actual_cost - alternative_cost exactly, at
+    least one request, and an alternative_provider other than its provider."""
+    grain = table.rsplit("_", 1)[1]
+    details = ALTERNATIVES_MARTS[table]
+    params = {"months": sorted({day.replace(day=1) for day in scope.event_days})}
+    problems = [
+        f"case when d.request_count is null then 'no row for this (period, account, model, provider) in {details}' end",
+        (
+            "case when a.request_count > d.request_count then 'request_count ' || a.request_count || ' > '"
+            f" || d.request_count || ' in {details}' end"
+        ),
+        (
+            "case when a.actual_cost > d.total_cost then 'actual_cost ' || a.actual_cost || ' > total_cost '"
+            f" || d.total_cost || ' in {details}' end"
+        ),
+        (
+            "case when a.savings is distinct from a.actual_cost - a.alternative_cost then 'savings ' || "
+            "coalesce(a.savings::varchar, 'NULL') || ' <> actual_cost - alternative_cost ' "
+            "|| (a.actual_cost - a.alternative_cost) end"
+        ),
+        "case when a.request_count is null or a.request_count <= 0 then 'no requests' end",
+        "case when a.alternative_provider = a.provider then 'the provider compared with itself' end",
+    ]
+    rows = _query(
+        con,
+        f"""
+        with problems as (
+            select a.period_start, a.account_id, a.model, a.provider, a.alternative_provider,
+                   a.request_count, a.actual_cost, a.alternative_cost, a.savings,
+                   concat_ws('; ', {", ".join(problems)}) as problem
+            from marts.{table} a
+            left join marts.{details} d using (period_start, account_id, model, provider)
+            where {_period_filter("a.period_start", grain)}
+        )
+        select *, count(*) over () as problem_count from problems
+        where problem <> ''
+        order by period_start, account_id, model, provider, alternative_provider
+        limit {MAX_OFFENDING_ROWS}
+        """,
+        params,
+    )
+    count = rows[0]["problem_count"] if rows else 0
+    for row in rows:
+        del row["problem_count"]
+    compared = con.execute(
+        f"select count(*) from marts.{table} where {_period_filter('period_start', grain)}", params
+    ).fetchall()[0][0]
+    summary = (
+        f"{count} of {compared} rows of {table} break marts.md (first: {rows[0]['period_start']} "
+        f"{rows[0]['provider']} -> {rows[0]['alternative_provider']} {rows[0]['model']}: {rows[0]['problem']})"
+        if rows
+        else f"{compared} rows of {table} stay within {details} and their savings are exact"
+    )
+    return CheckResult(
+        name="alternatives_within_marts",
+        asset=table,
+        severity=BLOCKING,
+        passed=not rows,
+        observed=count,
+        summary=summary,
+        offending_rows=rows,
+        details={"rows_compared": compared, "compared_with": details},
+    )
+
+
+def regional_price_missing(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
+    """Warning: (provider, model, region) triples of fct_cost's rebuilt event days whose requests
+    reported a region but were priced by a region-less row (no row of their region was in force at
+    created_at) although the catalog has region rows for that provider and model: a hint that the
+    catalog lacks that region's price (pricing.md). The catalog's region rows include the triple's
+    own region when its row takes effect only after the requests."""
+    rows = _query(
+        con,
+        """
+        with regional as (
+            select provider, model, region, min(effective_from) as first_effective_from
+            from raw.price_catalog
+            where region is not null and effective_from is not null
+            group by all
+        ),
+        fallen_back as (
+            select f.provider, f.model, f.region, f.created_at
+            from marts.fct_cost f
+            where f.region is not null
+              and cast(f.created_at as date) in (select unnest($days::date[]))
+              and not exists (
+                  select 1 from regional g
+                  where g.provider = f.provider and g.model = f.model and g.region = f.region
+                    and g.first_effective_from <= f.created_at
+              )
+              and exists (select 1 from regional g where g.provider = f.provider and g.model = f.model)
+        )
+        select b.provider, b.model, b.region, count(*) as requests,
+               min(cast(b.created_at as date)) as first_event_day,
+               max(cast(b.created_at as date)) as last_event_day,
+               any_value(c.catalog_regions) as catalog_regions
+        from fallen_back b
+        join (
+            select provider, model, string_agg(region, ', ' order by region) as catalog_regions
+            from regional group by all
+        ) c using (provider, model)
+        group by b.provider, b.model, b.region
+        order by requests desc, b.provider, b.model, b.region
+        """,
+        {"days": list(scope.event_days)},
+    )
+    count = sum(row["requests"] for row in rows)
+    triples = ", ".join(f"{row['provider']} {row['model']} {row['region']}" for row in rows[:5])
+    summary = (
+        f"{count} requests in {len(rows)} (provider, model, region) triples were priced by a region-less row "
+        f"although the catalog prices other regions of the model: add their regional rows if they have one "
+        f"({triples}{', ...' if len(rows) > 5 else ''})"
+        if rows
+        else "every request that reports a region of a regionally priced model found its region's row"
+    )
+    return CheckResult(
+        name="regional_price_missing",
+        asset=FCT_COST,
+        severity=WARNING,
+        passed=not rows,
+        observed=len(rows),
+        summary=summary,
+        offending_rows=rows[:MAX_OFFENDING_ROWS],
+        details={"triples": [[row["provider"], row["model"], row["region"]] for row in rows]},
     )

@@ -1,5 +1,6 @@
 """The checks on what dbt built: fct_cost's blocking checks, every aggregate mart's reconciliation
-with fct_cost (one step), and the warnings on the quarantine and on spend jumps."""
+with fct_cost (one step), the alternatives' bounds (one step), and the warnings on the quarantine,
+on spend jumps and on missing regional prices."""
 
 from collections.abc import Callable, Iterable, Iterator
 
@@ -89,6 +90,50 @@ def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChec
     return marts_reconcile_with_fct_cost
 
 
+def build_alternatives_check(alternative_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    """One op checking provider_alternatives_<grain> against the marts of the same grain, for the
+    periods the run rebuilt; a blocking check result per table."""
+    keys = sorted(alternative_keys, key=lambda key: key.to_user_string())
+
+    @dg.multi_asset_check(
+        name="alternatives_within_marts",
+        specs=[
+            dg.AssetCheckSpec(
+                "alternatives_within_marts",
+                asset=key,
+                blocking=True,
+                # No additional_deps, as for the reconciliation: the marts come from the same dbt step.
+                description="marts.md, Cheaper providers: request_count and actual_cost never exceed the same "
+                "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
+                "alternative_cost exactly; never a provider compared with itself. Blocking.",
+            )
+            for key in keys
+        ],
+    )
+    def alternatives_within_marts(
+        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
+    ) -> Iterator[dg.AssetCheckResult]:
+        yield from evaluate(
+            context,
+            paths,
+            lambda run: [rules.alternatives_within_marts(run.con, run.scope, key.to_user_string()) for key in keys],
+        )
+
+    return alternatives_within_marts
+
+
+@dg.asset_check(
+    asset=FCT_COST,
+    name="regional_price_missing",
+    description="Warning: (provider, model, region) triples of the rebuilt event days whose requests were "
+    "priced by a region-less row although the catalog has rows for other regions of that model (a hint "
+    "that a regional price is missing).",
+)
+def regional_price_missing(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+    [result] = evaluate(context, paths, lambda run: [rules.regional_price_missing(run.con, run.scope)])
+    return result
+
+
 @dg.asset_check(
     asset=QUARANTINE,
     name="unpriced_records",
@@ -134,11 +179,16 @@ def _spend_jump_check(by: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-def build_dbt_checks(aggregate_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
-    """The checks on what dbt built, for the published aggregate marts ``aggregate_marts``."""
+def build_dbt_checks(published_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    """The checks on what dbt built, for the published marts ``published_marts`` (fct_cost aside)."""
+    marts = [key for key in published_marts if key != FCT_COST]
+    alternatives = [key for key in marts if key.to_user_string() in rules.ALTERNATIVES_MARTS]
+    aggregate_marts = [key for key in marts if key not in alternatives]
     return [
         *FCT_COST_CHECKS,
         build_reconciliation_check(aggregate_marts),
+        build_alternatives_check(alternatives),
+        regional_price_missing,
         unpriced_records,
         quarantine_share,
         _spend_jump_check("account"),

@@ -13,7 +13,7 @@ from orchestration.resources import MeterlinePaths
     name="price_catalog_rules",
     blocking=True,
     description="pricing.md: no negative or non-numeric price, no unknown model_type, no repeated "
-    "(provider, model, effective_from). Blocking: the dbt models and the publication wait for it.",
+    "(provider, model, region, effective_from). Blocking: the dbt models and the publication wait for it.",
 )
 def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
     [result] = evaluate(

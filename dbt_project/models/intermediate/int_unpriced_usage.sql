@@ -12,6 +12,7 @@ select
     request_id,
     'unpriced' as reason,
     'no price for provider ' || provider || ' and model ' || model
+        || coalesce(' (region ' || region || ', nor a region-less one)', '')
         || ' in force at ' || cast(created_at as {{ dbt.type_string() }}) || ' UTC' as detail,
     {{ usage_record_json() }} as raw_record
 from {{ ref('int_usage_rated') }}

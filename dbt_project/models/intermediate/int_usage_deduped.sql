@@ -56,6 +56,7 @@ select
     api_key_name,
     model,
     provider,
+    region,
     endpoint,
     billing_mode,
     input_tokens,

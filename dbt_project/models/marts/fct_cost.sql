@@ -14,6 +14,7 @@ select
     names.api_key_name,
     rated.model,
     rated.provider,
+    rated.region,
     rated.model_type,
     rated.purpose,
     rated.endpoint,

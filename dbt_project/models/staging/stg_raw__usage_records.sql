@@ -1,4 +1,5 @@
--- Valid usage records, typed and named; endpoint normalised to the contract's list.
+-- Valid usage records, typed and named; endpoint normalised to the contract's list;
+-- region NULL when the record reports none.
 select
     arrival_date,
     source_file,
@@ -11,6 +12,7 @@ select
     api_key_name,
     model,
     provider,
+    region,
     case
         when endpoint in (
             'chat.completions', 'responses', 'messages', 'embeddings', 'images.generations',
