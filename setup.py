@@ -17,8 +17,9 @@ class BuildWithDbtProject(build_py):
         super().run()
         if not self.editable_mode:
             source = Path(__file__).resolve().parent / "dbt_project"
-            shutil.copytree(source, Path(self.build_lib) / "meterline" / "dbt_project", ignore=NOT_SHIPPED,
-                            dirs_exist_ok=True)
+            shutil.copytree(
+                source, Path(self.build_lib) / "meterline" / "dbt_project", ignore=NOT_SHIPPED, dirs_exist_ok=True
+            )
 
 
 setup(cmdclass={"build_py": BuildWithDbtProject})

@@ -1,6 +1,6 @@
 """Baseline (a): run bench/baseline.sql on one arrival day's files into a fresh DuckDB file.
 
-    python bench/baseline_duckdb.py --day-folder LANDING/date=D --prices CSV --out FILE.duckdb
+python bench/baseline_duckdb.py --day-folder LANDING/date=D --prices CSV --out FILE.duckdb
 """
 
 from __future__ import annotations

@@ -190,8 +190,10 @@ def cost(priced: pd.DataFrame) -> pd.DataFrame:
 def exact_divide(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator rounded half up at 18 decimals; None when the denominator is 0."""
     return pd.Series(
-        [(n / Decimal(d)).quantize(ATTO, rounding=ROUND_HALF_UP) if d else None
-         for n, d in zip(numerator, denominator, strict=True)],
+        [
+            (n / Decimal(d)).quantize(ATTO, rounding=ROUND_HALF_UP) if d else None
+            for n, d in zip(numerator, denominator, strict=True)
+        ],
         index=numerator.index,
         dtype=object,
     )
@@ -253,8 +255,9 @@ def main() -> None:
     rated = rate(valid, read_prices(args.prices))
     priced = rated["price_effective_from"].notna()
     unpriced = rated[~priced].assign(reason="unpriced")
-    unpriced["raw_record"] = [json.dumps(record, default=str)
-                              for record in unpriced[[*TEXT, *COUNTERS]].to_dict("records")]
+    unpriced["raw_record"] = [
+        json.dumps(record, default=str) for record in unpriced[[*TEXT, *COUNTERS]].to_dict("records")
+    ]
     rejects = pd.concat([rejects, unpriced[rejects.columns]], ignore_index=True).assign(arrival_date=arrival)
     fct = cost(rated[priced]).assign(arrival_date=arrival)
     fct_columns = ["request_id", "created_at", "arrival_date", "account_id", "api_key_id", "api_key_name", "model",

@@ -113,7 +113,10 @@ def scale(rows: int, repeats: int, work: Path, pandas: bool) -> dict:
         installed = run_dir / "meterline"
         before = DAY - timedelta(days=1)
         first = materialize(installed, landing, before, before, run_dir / "first.log")
-        result: dict = {"first_run": first, "meterline": materialize(installed, landing, DAY, DAY, run_dir / "meterline.log")}
+        result: dict = {
+            "first_run": first,
+            "meterline": materialize(installed, landing, DAY, DAY, run_dir / "meterline.log"),
+        }
         baseline_args = ["--day-folder", str(day_folder), "--prices", str(DEFAULT_PRICES), "--out"]
         result["duckdb_sql"] = _summary(measure.run(
             [PYTHON, str(BENCH / "baseline_duckdb.py"), *baseline_args, str(run_dir / "baseline.duckdb")],
@@ -130,10 +133,13 @@ def scale(rows: int, repeats: int, work: Path, pandas: bool) -> dict:
             file=sys.stderr)  # fmt: skip
         shutil.rmtree(run_dir)
     with duckdb.connect() as con:
-        records = con.execute(
-            f"select count(*) from read_csv('{day_folder}/*.jsonl*', columns={{'l': 'VARCHAR'}}, header=false, "
-            "delim=chr(1), quote='', escape='', auto_detect=false, strict_mode=false) where trim(l) <> ''"
-        ).fetchall()[0][0] + con.execute(f"select count(*) from read_parquet('{day_folder}/*.parquet')").fetchall()[0][0]
+        records = (
+            con.execute(
+                f"select count(*) from read_csv('{day_folder}/*.jsonl*', columns={{'l': 'VARCHAR'}}, header=false, "
+                "delim=chr(1), quote='', escape='', auto_detect=false, strict_mode=false) where trim(l) <> ''"
+            ).fetchall()[0][0]
+            + con.execute(f"select count(*) from read_parquet('{day_folder}/*.parquet')").fetchall()[0][0]
+        )
     shutil.rmtree(base)
     return {"rows": rows, "records_read": records, "runs": runs}
 
@@ -193,8 +199,19 @@ def environment() -> dict[str, str]:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "machine": f"{cpu}, {os.cpu_count()} cores, {memory_gb} GB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        **{name: version(name) for name in ("duckdb", "dagster", "dagster-dbt", "dbt-core", "dbt-duckdb",
-                                           "great_expectations", "pandas", "pyarrow")},  # fmt: skip
+        **{
+            name: version(name)
+            for name in (
+                "duckdb",
+                "dagster",
+                "dagster-dbt",
+                "dbt-core",
+                "dbt-duckdb",
+                "great_expectations",
+                "pandas",
+                "pyarrow",
+            )
+        },  # fmt: skip
     }
 
 
@@ -231,10 +248,18 @@ def markdown(results: dict) -> str:
                     f"| {median([r['load_before'] for r in runs])} | {wall / floor:.2f}x |"
                 )
         out += _phase_table(results["scale"], "phases", "meterline phases (median seconds):", str)
-        out += _phase_table(results["scale"], "peak_rss_mb",
-                            "meterline peak RSS per phase (MB, whole process tree, median):", lambda mb: f"{mb:.0f}")
-        out += _phase_table(results["scale"], "phase_cpu_s",
-                            "meterline CPU seconds per phase (whole process tree, both cores, median):", str)
+        out += _phase_table(
+            results["scale"],
+            "peak_rss_mb",
+            "meterline peak RSS per phase (MB, whole process tree, median):",
+            lambda mb: f"{mb:.0f}",
+        )
+        out += _phase_table(
+            results["scale"],
+            "phase_cpu_s",
+            "meterline CPU seconds per phase (whole process tree, both cores, median):",
+            str,
+        )
         out.append("")
         for entry in results["scale"]:
             firsts = [run["first_run"] for run in entry["runs"]]
@@ -244,8 +269,12 @@ def markdown(results: dict) -> str:
         for entry in results["scale"]:
             verdicts = entry["runs"][0].get("equivalence", {})
             out.append("")
-            out.append(f"Equivalence at {entry['records_read']:,} records: " + ", ".join(
-                f"meterline vs {name} {'exact' if not lines else 'DIFFERENT'}" for name, lines in verdicts.items()))
+            out.append(
+                f"Equivalence at {entry['records_read']:,} records: "
+                + ", ".join(
+                    f"meterline vs {name} {'exact' if not lines else 'DIFFERENT'}" for name, lines in verdicts.items()
+                )
+            )
     if results.get("growth"):
         growth_result = results["growth"]
         out += ["", f"Growth: re-run of one arrival day of {growth_result['rows_per_day']:,} records", "",

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from meterline.quality import rules as checks, suites
+from meterline.quality import rules as checks
+from meterline.quality import suites
 from meterline.quality.results import CheckResult, Scope
 from meterline.settings import Settings
 

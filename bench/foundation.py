@@ -25,10 +25,10 @@ from pathlib import Path
 import duckdb
 
 from meterline.catalog import read_catalog
-from orchestration.dbt.resource import DBT_EXECUTABLE
-from meterline.sample import generate_landing
 from meterline.ingest import ingest_day
+from meterline.sample import generate_landing
 from meterline.settings import DBT_PROJECT_DIR, DEFAULT_PRICES
+from orchestration.dbt.resource import DBT_EXECUTABLE
 
 DAY = date(2026, 11, 5)
 
@@ -42,10 +42,16 @@ def _timed(step: str, timings: dict[str, float], fn, *args, **kwargs):
 
 
 def _env(work: Path, warehouse: Path) -> dict[str, str]:
-    return {**os.environ, "TZ": "UTC", "METERLINE_LANDING": str(work / "landing"),
-            "METERLINE_WAREHOUSE": str(warehouse), "METERLINE_SERVING": str(work / "serving" / "m.duckdb"),
-            "METERLINE_REPORTS": str(work / "reports"), "METERLINE_PRICES": str(DEFAULT_PRICES),
-            "DAGSTER_HOME": str(work / "dagster_home")}
+    return {
+        **os.environ,
+        "TZ": "UTC",
+        "METERLINE_LANDING": str(work / "landing"),
+        "METERLINE_WAREHOUSE": str(warehouse),
+        "METERLINE_SERVING": str(work / "serving" / "m.duckdb"),
+        "METERLINE_REPORTS": str(work / "reports"),
+        "METERLINE_PRICES": str(DEFAULT_PRICES),
+        "DAGSTER_HOME": str(work / "dagster_home"),
+    }
 
 
 def main() -> None:
@@ -62,23 +68,58 @@ def main() -> None:
         read_catalog(con, DEFAULT_PRICES)
         result = _timed("ingest_and_validate", timings, ingest_day, con, args.work / "landing", DAY)
     window = json.dumps({"arrival_start": DAY.isoformat(), "arrival_end": "2026-11-06"})
-    _timed("dbt_to_fct_cost", timings, subprocess.run,
-           [DBT_EXECUTABLE, "build", "--select", "+fct_cost", "--exclude-resource-type", "unit_test",
-            "--vars", window, "--quiet"],
-           cwd=DBT_PROJECT_DIR, env={**_env(args.work, warehouse), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
-           check=True)
+    _timed(
+        "dbt_to_fct_cost",
+        timings,
+        subprocess.run,
+        [
+            DBT_EXECUTABLE,
+            "build",
+            "--select",
+            "+fct_cost",
+            "--exclude-resource-type",
+            "unit_test",
+            "--vars",
+            window,
+            "--quiet",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**_env(args.work, warehouse), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        check=True,
+    )
     timings["foundation_total"] = round(timings["ingest_and_validate"] + timings["dbt_to_fct_cost"], 2)
-    _timed("materialize_end_to_end", timings, subprocess.run,
-           [str(Path(sys.executable).with_name("meterline")), "materialize", "--from", DAY.isoformat(),
-            "--to", DAY.isoformat()],
-           env=_env(args.work, args.work / "warehouse.duckdb"), check=True, capture_output=True)
-    print(json.dumps({
-        "rows": args.rows, "records_read": result.records_read, "accepted": result.valid,
-        "rejected": result.rejected, **timings,
-        "records_per_second_foundation": round(result.records_read / timings["foundation_total"]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-        "duckdb": duckdb.__version__, "date": time.strftime("%Y-%m-%d"),
-    }))
+    _timed(
+        "materialize_end_to_end",
+        timings,
+        subprocess.run,
+        [
+            str(Path(sys.executable).with_name("meterline")),
+            "materialize",
+            "--from",
+            DAY.isoformat(),
+            "--to",
+            DAY.isoformat(),
+        ],
+        env=_env(args.work, args.work / "warehouse.duckdb"),
+        check=True,
+        capture_output=True,
+    )
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "records_read": result.records_read,
+                "accepted": result.valid,
+                "rejected": result.rejected,
+                **timings,
+                "records_per_second_foundation": round(result.records_read / timings["foundation_total"]),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "python": platform.python_version(),
+                "duckdb": duckdb.__version__,
+                "date": time.strftime("%Y-%m-%d"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

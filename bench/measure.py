@@ -85,8 +85,9 @@ def run(command: list[str], *, env: dict[str, str], log: Path, cwd: Path | None 
     load_before = load_average()
     started = time.time()
     with log.open("w") as out:
-        process = subprocess.Popen([GNU_TIME, "-v", "-o", str(time_file), *command],
-                                   env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [GNU_TIME, "-v", "-o", str(time_file), *command], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
         stop, samples = threading.Event(), []
         sampler = threading.Thread(target=_sample, args=(process.pid, stop, samples), daemon=True)
         sampler.start()

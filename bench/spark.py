@@ -29,11 +29,11 @@ from pathlib import Path
 import duckdb
 
 from meterline.catalog import read_catalog
-from orchestration.dbt.resource import DBT_EXECUTABLE
-from meterline.sample import generate_landing
 from meterline.ingest import ingest_day
 from meterline.raw_layer import write_catalog, write_day
+from meterline.sample import generate_landing
 from meterline.settings import DBT_PROJECT_DIR, DEFAULT_PRICES, Settings
+from orchestration.dbt.resource import DBT_EXECUTABLE
 
 DAY = date(2026, 11, 5)
 
@@ -49,11 +49,18 @@ def _timed(step: str, timings: dict[str, float], fn, *args, **kwargs):
 def _env(work: Path, name: str) -> dict[str, str]:
     """An installation under work/name, on Spark."""
     root = work / name
-    return {"TZ": "UTC", "METERLINE_ENGINE": "spark", "METERLINE_LANDING": str(work / "landing"),
-            "METERLINE_WAREHOUSE": str(root / "warehouse.duckdb"), "METERLINE_RAW": str(root / "raw"),
-            "METERLINE_SPARK_WAREHOUSE": str(root / "spark_warehouse"),
-            "METERLINE_SERVING": str(root / "serving" / "m.duckdb"), "METERLINE_REPORTS": str(root / "reports"),
-            "METERLINE_PRICES": str(DEFAULT_PRICES), "DAGSTER_HOME": str(root / "dagster_home")}
+    return {
+        "TZ": "UTC",
+        "METERLINE_ENGINE": "spark",
+        "METERLINE_LANDING": str(work / "landing"),
+        "METERLINE_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "METERLINE_RAW": str(root / "raw"),
+        "METERLINE_SPARK_WAREHOUSE": str(root / "spark_warehouse"),
+        "METERLINE_SERVING": str(root / "serving" / "m.duckdb"),
+        "METERLINE_REPORTS": str(root / "reports"),
+        "METERLINE_PRICES": str(DEFAULT_PRICES),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
 
 
 def _ingest(settings: Settings) -> object:
@@ -83,29 +90,69 @@ def main() -> None:
 
     spark = _timed("spark_start", timings, spark_session, settings)
     window = json.dumps({"arrival_start": DAY.isoformat(), "arrival_end": "2026-11-06"})
-    _timed("dbt_to_fct_cost", timings, subprocess.run,
-           [DBT_EXECUTABLE, "build", "--select", "+fct_cost", "--exclude-resource-type", "unit_test",
-            "--vars", window, "--quiet"],
-           cwd=DBT_PROJECT_DIR, env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}, check=True)
+    _timed(
+        "dbt_to_fct_cost",
+        timings,
+        subprocess.run,
+        [
+            DBT_EXECUTABLE,
+            "build",
+            "--select",
+            "+fct_cost",
+            "--exclude-resource-type",
+            "unit_test",
+            "--vars",
+            window,
+            "--quiet",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        check=True,
+    )
     costed = spark.sql("select count(*) from marts.fct_cost").collect()[0][0]
     timings["foundation_total"] = round(
-        timings["ingest_validate_raw_layer"] + timings["spark_start"] + timings["dbt_to_fct_cost"], 2)
+        timings["ingest_validate_raw_layer"] + timings["spark_start"] + timings["dbt_to_fct_cost"], 2
+    )
 
     child_env = {k: v for k, v in os.environ.items() if k != "SPARK_REMOTE"}
-    _timed("materialize_end_to_end", timings, subprocess.run,
-           [str(Path(sys.executable).with_name("meterline")), "materialize", "--from", DAY.isoformat(),
-            "--to", DAY.isoformat()],
-           env={**child_env, **_env(args.work, "end_to_end")}, check=True, capture_output=True)
+    _timed(
+        "materialize_end_to_end",
+        timings,
+        subprocess.run,
+        [
+            str(Path(sys.executable).with_name("meterline")),
+            "materialize",
+            "--from",
+            DAY.isoformat(),
+            "--to",
+            DAY.isoformat(),
+        ],
+        env={**child_env, **_env(args.work, "end_to_end")},
+        check=True,
+        capture_output=True,
+    )
     import pyspark
 
-    print(json.dumps({
-        "engine": "spark local mode", "rows": args.rows, "records_read": result.records_read,
-        "accepted": result.valid, "rejected": result.rejected, "fct_cost_rows": costed, **timings,
-        "records_per_second_foundation": round(result.records_read / timings["foundation_total"]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-        "spark": pyspark.__version__, "spark_master": os.environ.get("METERLINE_SPARK_MASTER", "local[*]"),
-        "driver_memory": os.environ.get("METERLINE_SPARK_DRIVER_MEMORY", "4g"), "date": time.strftime("%Y-%m-%d"),
-    }))
+    print(
+        json.dumps(
+            {
+                "engine": "spark local mode",
+                "rows": args.rows,
+                "records_read": result.records_read,
+                "accepted": result.valid,
+                "rejected": result.rejected,
+                "fct_cost_rows": costed,
+                **timings,
+                "records_per_second_foundation": round(result.records_read / timings["foundation_total"]),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "python": platform.python_version(),
+                "spark": pyspark.__version__,
+                "spark_master": os.environ.get("METERLINE_SPARK_MASTER", "local[*]"),
+                "driver_memory": os.environ.get("METERLINE_SPARK_DRIVER_MEMORY", "4g"),
+                "date": time.strftime("%Y-%m-%d"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -305,7 +305,9 @@ def _classify_sql() -> str:
     usage_shape = "{" + ", ".join(f'"{c}": "JSON"' for c in USAGE_COUNTERS) + "}"
     # Empty means absent; a region of blanks only is not reported either (raw_usage.md: missing, null or empty).
     text_cols = ",\n".join(
-        f"case when trim(f.{name}) <> '' then f.{name} end as {name}" if name == "region" else f"nullif(f.{name}, '') as {name}"
+        f"case when trim(f.{name}) <> '' then f.{name} end as {name}"
+        if name == "region"
+        else f"nullif(f.{name}, '') as {name}"
         for name in TEXT_FIELDS
     )
     counter_cols = ",\n".join(f"u.{c} as raw_{c}, json_type(u.{c}) as type_{c}" for c in USAGE_COUNTERS)

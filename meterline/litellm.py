@@ -94,8 +94,26 @@ FAMILY_VENDORS = {
 
 # Vendors recognised in a key (vertex_ai/meta/..., Bedrock's anthropic.claude-...), and other spellings of them.
 VENDORS = frozenset(
-    {"openai", "anthropic", "google", "deepseek", "mistral", "xai", "meta", "amazon", "cohere", "ai21", "qwen",
-     "zai", "minimax", "moonshotai", "nvidia", "stability", "twelvelabs", "writer"}
+    {
+        "openai",
+        "anthropic",
+        "google",
+        "deepseek",
+        "mistral",
+        "xai",
+        "meta",
+        "amazon",
+        "cohere",
+        "ai21",
+        "qwen",
+        "zai",
+        "minimax",
+        "moonshotai",
+        "nvidia",
+        "stability",
+        "twelvelabs",
+        "writer",
+    }
 )
 VENDOR_SPELLINGS = {
     "deepseek-ai": "deepseek",

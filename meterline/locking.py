@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -169,5 +169,5 @@ def _holder_record(holder: str | None) -> dict[str, object]:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "command": holder or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
     }

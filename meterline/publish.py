@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -129,16 +129,16 @@ def _empty_file(con: duckdb.DuckDBPyConnection, table: str, target: Path) -> str
     """A zero-row Parquet file carrying the table's columns and types."""
     target.mkdir(parents=True, exist_ok=True)
     path = target / "empty.parquet"
-    con.execute(f"copy (select * exclude ({WAREHOUSE_PARTITION}) from marts.{table} limit 0) to {sql_string(path)} (format parquet)")
+    con.execute(
+        f"copy (select * exclude ({WAREHOUSE_PARTITION}) from marts.{table} limit 0) to {sql_string(path)} (format parquet)"
+    )
     return str(path)
 
 
 def _write_serving_file(path: Path, files: dict[tuple[str, str], str], empties: dict[str, str], version: str) -> None:
     with duckdb.connect(str(path)) as serving:
         serving.execute("create schema marts; create schema meta")
-        serving.execute(
-            "create table meta.published_files (table_name varchar, partition_key varchar, path varchar)"
-        )
+        serving.execute("create table meta.published_files (table_name varchar, partition_key varchar, path varchar)")
         published = [(table, key, file) for (table, key), file in sorted(files.items())]
         if published:
             serving.executemany("insert into meta.published_files values (?, ?, ?)", published)
@@ -181,7 +181,7 @@ def _remove_version(parts: Path, tables: list[str], version: str, staging: Path)
 
 def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> PublishResult:
     """Publish what this run rebuilt in the warehouse (``con``) to ``serving``, atomically."""
-    version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
     serving.parent.mkdir(parents=True, exist_ok=True)
     parts = parts_dir(serving)
     files = _current_files(serving)

@@ -22,7 +22,9 @@ REPO_ROOT = PACKAGE_DIR.parent
 # The dbt project: the repo's folder in a checkout; in an installed wheel, the copy setup.py puts
 # into this package.
 DBT_PROJECT_DIR = (
-    REPO_ROOT / "dbt_project" if (REPO_ROOT / "dbt_project" / "dbt_project.yml").is_file() else PACKAGE_DIR / "dbt_project"
+    REPO_ROOT / "dbt_project"
+    if (REPO_ROOT / "dbt_project" / "dbt_project.yml").is_file()
+    else PACKAGE_DIR / "dbt_project"
 )
 DEFAULT_PRICES = PACKAGE_DIR / "default_prices.csv"
 # Copied into $DAGSTER_HOME as dagster.yaml when it has none (run queue, concurrency limits).
@@ -48,7 +50,6 @@ DEFAULTS: dict[str, str] = {
     # Blocking: the largest share of the counted requests of a run's rebuilt event days that may be
     # unpriced before the run refuses to publish (a catalog that lost rows must not empty the marts).
     "METERLINE_UNPRICED_SHARE_MAX": "0.5",
-
     "METERLINE_RAW": "data/raw",
     "METERLINE_SPARK_WAREHOUSE": "data/spark_warehouse",
     # The most memory DuckDB may use in each process (meterline's, and dbt's): beyond it, DuckDB
@@ -87,7 +88,9 @@ def _text(name: str) -> str:
 def _delay_hours() -> int:
     text = _text("METERLINE_SCHEDULE_DELAY_HOURS")
     if not text.isdigit() or int(text) > 23:
-        raise UsageError(f"METERLINE_SCHEDULE_DELAY_HOURS={text!r} must be a whole number of hours from 0 to 23; fix or unset it")
+        raise UsageError(
+            f"METERLINE_SCHEDULE_DELAY_HOURS={text!r} must be a whole number of hours from 0 to 23; fix or unset it"
+        )
     return int(text)
 
 
@@ -133,7 +136,7 @@ class Settings:
     spark_driver_memory: str = "4g"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         dagster_home = os.environ.get("DAGSTER_HOME") or "data/dagster_home"
         return cls(
             landing=_path("METERLINE_LANDING"),
@@ -145,7 +148,6 @@ class Settings:
             quarantine_share_max=_number("METERLINE_QUARANTINE_SHARE_MAX", 0.0, 1.0),
             spend_jump_factor=_number("METERLINE_SPEND_JUMP_FACTOR", 1.0, math.inf),
             unpriced_share_max=_number("METERLINE_UNPRICED_SHARE_MAX", 0.0, 1.0),
-
             raw=_path("METERLINE_RAW"),
             engine=_engine(),
             spark_warehouse=_path("METERLINE_SPARK_WAREHOUSE"),

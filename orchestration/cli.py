@@ -77,8 +77,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_reprice(args: argparse.Namespace) -> int:
     """The main job over those days: it reloads the catalog, re-ingests the days (idempotent),
     re-rates every request of the event days they touch and republishes those partitions."""
-    from orchestration.runner import materialize
     from meterline.settings import Settings
+    from orchestration.runner import materialize
 
     prices = Settings.from_env().prices
     print(f"meterline: re-rating arrival days {args.date_from} .. {args.date_to} with the catalog {prices}")

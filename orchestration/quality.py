@@ -24,7 +24,7 @@ $METERLINE_REPORTS (meterline.quality.report), together with the dbt tests' resu
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ Context = dg.AssetCheckExecutionContext | dg.AssetExecutionContext
 
 def _run_start(context: Context) -> datetime:
     record = context.instance.get_run_record_by_id(context.run.run_id)
-    return record.create_timestamp if record else datetime.now(timezone.utc)
+    return record.create_timestamp if record else datetime.now(UTC)
 
 
 def run_report_folder(context: Context, settings: Settings) -> Path:
@@ -149,9 +149,7 @@ def evaluate(
     settings = paths.settings()
     folder = run_report_folder(context, settings)
     try:
-        reader = (
-            paths.connect_warehouse(read_only=True) if raw_only else paths.built_warehouse(context.run.run_id)
-        )
+        reader = paths.connect_warehouse(read_only=True) if raw_only else paths.built_warehouse(context.run.run_id)
         with reader as con:
             arrival_days = _arrival_days(context, con) if scope != "none" else ()
             event_days = rules.rebuilt_event_days(con) if scope == "rebuilt" else ()
@@ -187,9 +185,7 @@ def _dbt_result(event: dg.AssetCheckResult | dg.AssetCheckEvaluation, partition:
     )
 
 
-def recording_dbt_tests(
-    context: dg.AssetExecutionContext, settings: Settings, events: Iterable[Any]
-) -> Iterator[Any]:
+def recording_dbt_tests(context: dg.AssetExecutionContext, settings: Settings, events: Iterable[Any]) -> Iterator[Any]:
     """Pass the dbt build's events through, recording its test results in the run's report
     (also when the build fails)."""
     tests: list[dg.AssetCheckResult | dg.AssetCheckEvaluation] = []

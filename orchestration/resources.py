@@ -17,12 +17,9 @@ from meterline.locking import warehouse_lock
 from meterline.settings import Settings
 from orchestration.runs import process_tags
 
-
 # Steps that read landing files or write the serving file retry on failure: a file still being
 # copied, a network share or a reader briefly holding a file should not fail a night's run.
-TRANSIENT_IO_RETRY = dg.RetryPolicy(
-    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+TRANSIENT_IO_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 class MeterlinePaths(dg.ConfigurableResource):
@@ -32,7 +29,7 @@ class MeterlinePaths(dg.ConfigurableResource):
     job's in-process executor), it holds the warehouse's writer lock."""
 
     @contextmanager
-    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["MeterlinePaths"]:
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[MeterlinePaths]:
         on_wait = context.log.info if context.log else None
         if context.instance is not None and context.run is not None:
             # Who runs this run, so that a run whose process dies is recognised (orchestration/runs.py).

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from meterline.errors import UsageError
@@ -24,7 +24,7 @@ DEMO_ROWS_PER_DAY = 2_000
 def check_window(start: date, end: date) -> None:
     """Refuse a window that is not a range of valid arrival-day partitions."""
     first = date.fromisoformat(FIRST_ARRIVAL_DAY)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     if start > end:
         raise UsageError(f"--from {start} is after --to {end}")
     if start < first:
@@ -54,7 +54,7 @@ def user_line(error) -> str:
     message = re.sub(rf"^([\w.]+\.)?{re.escape(error.cls_name or '')}: ", "", error.message.strip())
     lines = [line.strip() for line in message.splitlines()]
     if DBT_ERRORS in message:
-        logged = [line for line in lines[lines.index(DBT_ERRORS) + 1:] if line]
+        logged = [line for line in lines[lines.index(DBT_ERRORS) + 1 :] if line]
         useful = [line for line in logged if not re.fullmatch(r"\^+|LINE \d+:.*", line)]
         return "dbt: " + ": ".join(useful[:2]) + " (the dbt log in the run's compute logs has the rest)"
     return next((line for line in reversed(lines) if line), error.cls_name or "unknown error")
@@ -88,7 +88,9 @@ def failed_blocking_checks(events: list) -> list[str]:
             continue
         check = event.asset_check_evaluation_data
         if not check.passed and check.severity == AssetCheckSeverity.ERROR:
-            lines.append(f"blocking check {check.asset_key.to_user_string()} {check.check_name} failed: {check.description}")
+            lines.append(
+                f"blocking check {check.asset_key.to_user_string()} {check.check_name} failed: {check.description}"
+            )
     return lines
 
 
@@ -101,11 +103,10 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     check_catalog(settings.prices)
     os.environ.update(settings.as_env())
 
-    from orchestration.internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-    from orchestration.dbt.resource import prepare_manifest
     from meterline.locking import warehouse_lock
     from meterline.warehouse import WarehouseLockedError
+    from orchestration.dbt.resource import prepare_manifest
+    from orchestration.internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     prepare_manifest()
     from orchestration.definitions import MAIN_JOB, defs
@@ -122,7 +123,7 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
             print(f"meterline: materializing arrival days {start} .. {end} on {settings.engine} (warehouse {where})")
             job = defs.resolve_job_def(MAIN_JOB)
             run_id = str(uuid.uuid4())
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             log_path = settings.reports / "logs" / f"{stamp}_{run_id}.log"
             print(f"meterline: run {run_id}; its whole log: {log_path}", flush=True)
             with captured(log_path, verbose=verbose) as progress:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -181,9 +181,7 @@ def last_finished_run(instance: dg.DagsterInstance) -> dg.RunRecord | None:
 
 def run_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckEvaluation]:
     """The asset check evaluations of a run, failed ones first."""
-    events = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ).records
+    events = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     evaluations = [record.event_log_entry.dagster_event.asset_check_evaluation_data for record in events]
     return sorted(evaluations, key=lambda e: (e.passed, e.asset_key.to_user_string(), e.check_name))
 
@@ -191,7 +189,7 @@ def run_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckE
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _window(run: dg.DagsterRun) -> str:
@@ -214,9 +212,7 @@ def print_status(instance: dg.DagsterInstance, landing: Path) -> None:
     print(f"{'arrival day':<12} {'state':<13} {'files':>5}  {'ingested by run (started)':<40} changed")
     for state in states:
         run = (
-            f"{state.materialized.run_id[:8]} ({_when(state.materialized.run_started)})"
-            if state.materialized
-            else "-"
+            f"{state.materialized.run_id[:8]} ({_when(state.materialized.run_started)})" if state.materialized else "-"
         )
         print(
             f"{state.day.isoformat():<12} {state.state:<13} {state.fingerprint.files:>5}  {run:<40} "

@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from meterline.catalog import CATALOG_COLUMNS, REGION
-from orchestration.runner import materialize
 from meterline.settings import REPO_ROOT, Settings
+from orchestration.runner import materialize
 
 # The schemas dbt and the raw layer create in a Spark warehouse.
 SPARK_SCHEMAS = ("raw", "staging", "intermediate", "marts", "quarantine")

@@ -49,10 +49,26 @@ def test_prices_load_as_exact_decimals_with_the_contract_defaults(
            FROM raw.price_catalog ORDER BY model"""
     ).fetchall()
     assert rows == [
-        ("openai/gpt-5", Decimal("1.25"), Decimal("0.125"), Decimal("1.25"), Decimal("10"),
-         Decimal(0), Decimal(0), Decimal("0.01")),
-        ("openai/tiny", Decimal("0.000000000001"), Decimal("0.000000000001"), Decimal(2), Decimal(0),
-         Decimal("0.5"), Decimal("0.04"), Decimal(0)),
+        (
+            "openai/gpt-5",
+            Decimal("1.25"),
+            Decimal("0.125"),
+            Decimal("1.25"),
+            Decimal("10"),
+            Decimal(0),
+            Decimal(0),
+            Decimal("0.01"),
+        ),
+        (
+            "openai/tiny",
+            Decimal("0.000000000001"),
+            Decimal("0.000000000001"),
+            Decimal(2),
+            Decimal(0),
+            Decimal("0.5"),
+            Decimal("0.04"),
+            Decimal(0),
+        ),
     ]
 
 
@@ -94,8 +110,10 @@ def test_text_table_keeps_the_file_as_written_with_its_line_numbers(
         ("openai,openai/gpt-5,LLM,2026-11-03,1.25,,,ten,,,", "output_per_mtok is not a number: 'ten'"),
         ("openai,openai/gpt-5,LLM,2026-11-03,1.25,,$3,10,,,", "cache_write_per_mtok is not a number: '$3'"),
         ("openai,openai/gpt-5,LLM,2026-11-03,1.25,,,10,,1e999,", "per_image is not a number: '1e999'"),
-        ("openai,openai/gpt-5,LLM,2026-11-03,1.25,,,10,0.0000000000001,,",
-         "per_request has more than 12 decimal places: 0.0000000000001"),
+        (
+            "openai,openai/gpt-5,LLM,2026-11-03,1.25,,,10,0.0000000000001,,",
+            "per_request has more than 12 decimal places: 0.0000000000001",
+        ),
         ("openai,openai/gpt-5,LLM,2026-11-03,1.25,,,3e-13,,,", "output_per_mtok has more than 12 decimal places"),
         ("openai,openai/gpt-5,LLM,2026-11-03,,,,10,,,", "input_per_mtok is empty"),
         ("openai,openai/gpt-5,LLM,2026-11-03,1.25,,,,,,", "output_per_mtok is empty"),
@@ -161,11 +179,19 @@ def test_a_catalog_without_the_region_column_prices_every_region(
 def test_region_rows_load_and_an_empty_or_blank_region_means_every_region(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    lines = [f"{GPT_5},", f"{GPT_5}, ", f"{GPT_5},us", f"{GPT_5},us-gov-east-1", "openai,openai/o3,LLM,2026-11-03,2,,,8,,,,"]
+    lines = [
+        f"{GPT_5},",
+        f"{GPT_5}, ",
+        f"{GPT_5},us",
+        f"{GPT_5},us-gov-east-1",
+        "openai,openai/o3,LLM,2026-11-03,2,,,8,,,,",
+    ]
     read_catalog(con, write_catalog(tmp_path, *lines[2:], header=REGION_HEADER))
     assert catalog_problems(con) == []
     assert con.execute("SELECT model, region FROM raw.price_catalog ORDER BY line_number").fetchall() == [
-        ("openai/gpt-5", "us"), ("openai/gpt-5", "us-gov-east-1"), ("openai/o3", None),
+        ("openai/gpt-5", "us"),
+        ("openai/gpt-5", "us-gov-east-1"),
+        ("openai/o3", None),
     ]
     for empty in lines[:2]:
         read_catalog(con, write_catalog(tmp_path, empty, header=REGION_HEADER))
@@ -226,9 +252,11 @@ def test_missing_catalog_raises_usage_error_naming_it(con: duckdb.DuckDBPyConnec
         (f'{HEADER}\n{GPT_5}\n"openai,unterminated\n'.encode(), "is not a readable CSV"),
         (b"", "lacks required columns: provider, model, model_type"),
         (b'{"gpt-5": {"input_cost_per_token": 1e-06}}\n', "lacks required columns: provider, model"),
-        (b"provider,model,model_type,effective_from,input_per_mtok,output_per_mtok\n",
-         "lacks required columns: cached_input_per_mtok, cache_write_per_mtok, per_request, per_image, "
-         "per_web_search"),
+        (
+            b"provider,model,model_type,effective_from,input_per_mtok,output_per_mtok\n",
+            "lacks required columns: cached_input_per_mtok, cache_write_per_mtok, per_request, per_image, "
+            "per_web_search",
+        ),
         (f"{HEADER},model\n".encode(), "repeats columns: model"),
     ],
 )

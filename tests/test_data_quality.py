@@ -29,12 +29,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from meterline.quality import report, rules, suites
-from meterline.quality.results import BLOCKING, WARNING, Scope
-from orchestration.cli import main
 from meterline.errors import UsageError
 from meterline.publish import parts_dir
+from meterline.quality import report, rules, suites
+from meterline.quality.results import BLOCKING, WARNING, Scope
 from meterline.settings import Settings
+from orchestration.cli import main
 from tests.helpers import Installation, usage_record
 
 pytestmark = pytest.mark.pipeline
@@ -73,8 +73,7 @@ def _run(inst: Installation, day: str) -> Run:
     before, parts_before = (inst.serving.read_bytes() if inst.serving.exists() else b""), _parts(inst)
     code = inst.run(day)
     folder = (inst.reports / report.LATEST).resolve()
-    return Run(code, before, inst.serving.read_bytes(), parts_before, _parts(inst), folder,
-               report.load_summary(folder))
+    return Run(code, before, inst.serving.read_bytes(), parts_before, _parts(inst), folder, report.load_summary(folder))
 
 
 @dataclass
@@ -95,12 +94,16 @@ def scenario(module_installation: Installation) -> Iterator[Scenario]:
         inst.write_jsonl(D1, "a.jsonl", _requests(D1, "d1", 5))
         clean = _run(inst, D1)
 
-        inst.write_jsonl(D2, "a.jsonl", [
-            *_requests(D2, "d2", 50),
-            usage_record("new-1", f"{D2}T12:00:00Z", model="openai/brand-new"),
-            usage_record("new-2", f"{D2}T13:00:00Z", model="openai/brand-new"),
-            *(["{not json"] * 8),
-        ])
+        inst.write_jsonl(
+            D2,
+            "a.jsonl",
+            [
+                *_requests(D2, "d2", 50),
+                usage_record("new-1", f"{D2}T12:00:00Z", model="openai/brand-new"),
+                usage_record("new-2", f"{D2}T13:00:00Z", model="openai/brand-new"),
+                *(["{not json"] * 8),
+            ],
+        )
         warned = _run(inst, D2)
 
         inst.write_catalog(*CATALOG, NEGATIVE_PRICE)
@@ -165,9 +168,15 @@ def test_warnings_are_published_and_the_report_names_their_causes(scenario: Scen
 
     unpriced = run.check("rejected_usage", "unpriced_records")
     assert (unpriced["severity"], unpriced["passed"], unpriced["observed"]) == (WARNING, False, 2)
-    assert unpriced["offending_rows"] == [{
-        "provider": "openai", "model": "openai/brand-new", "records": 2, "first_event_day": D2, "last_event_day": D2,
-    }]
+    assert unpriced["offending_rows"] == [
+        {
+            "provider": "openai",
+            "model": "openai/brand-new",
+            "records": 2,
+            "first_event_day": D2,
+            "last_event_day": D2,
+        }
+    ]
     assert "openai openai/brand-new" in unpriced["summary"]
 
     share = run.check("rejected_usage", "quarantine_share")
@@ -176,8 +185,10 @@ def test_warnings_are_published_and_the_report_names_their_causes(scenario: Scen
     assert (day["arrival_date"], day["records_read"], day["quarantined"]) == (D2, 60, 10)
     assert day["reasons"] == "malformed_record 8, unpriced 2"
 
-    for name, key in (("spend_jump_per_account", {"account_id": "acct_1"}),
-                      ("spend_jump_per_api_key", {"account_id": "acct_1", "api_key_id": "key_1"})):
+    for name, key in (
+        ("spend_jump_per_account", {"account_id": "acct_1"}),
+        ("spend_jump_per_api_key", {"account_id": "acct_1", "api_key_id": "key_1"}),
+    ):
         jump = run.check("cost_overview_daily" if "account" in name else "cost_by_api_key_daily", name)
         assert not jump["passed"] and jump["details"]["factor"] == float(SPEND_JUMP_FACTOR)
         [row] = jump["offending_rows"]
@@ -213,12 +224,30 @@ def test_conservation_and_reconciliation_failures_block_the_run(scenario: Scenar
     # tables are compared over the months the run republishes, monthly ones derive from the cube.
     month = "2026-11-01T00:00:00"
     for table, period, expected_input, actual_input, expected_total, actual_total in (
-        ("cost_cube_daily", f"{D1}T00:00:00", "0.010000000000000000", "1.010000000000000000",
-         "0.030000000000000000", "1.030000000000000000"),
-        ("cost_cube_monthly", month, "0.120000000000000000", "1.120000000000000000",
-         "0.360000000000000000", "1.360000000000000000"),
-        ("cost_by_model_monthly", month, "0.120000000000000000", "1.120000000000000000",
-         "0.360000000000000000", "1.360000000000000000"),
+        (
+            "cost_cube_daily",
+            f"{D1}T00:00:00",
+            "0.010000000000000000",
+            "1.010000000000000000",
+            "0.030000000000000000",
+            "1.030000000000000000",
+        ),
+        (
+            "cost_cube_monthly",
+            month,
+            "0.120000000000000000",
+            "1.120000000000000000",
+            "0.360000000000000000",
+            "1.360000000000000000",
+        ),
+        (
+            "cost_by_model_monthly",
+            month,
+            "0.120000000000000000",
+            "1.120000000000000000",
+            "0.360000000000000000",
+            "1.360000000000000000",
+        ),
     ):
         failed = run.check(table, "reconciles_with_fct_cost")
         assert not failed["passed"] and failed["severity"] == BLOCKING and failed["observed"] == 2
@@ -232,7 +261,9 @@ def test_conservation_and_reconciliation_failures_block_the_run(scenario: Scenar
     assert run.check("fct_cost", "request_id_unique")["passed"]
 
 
-def test_blocked_runs_are_reported_by_the_cli_and_in_dagster(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+def test_blocked_runs_are_reported_by_the_cli_and_in_dagster(
+    scenario: Scenario, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["dq-report"]) == 1
     out = capsys.readouterr().out
     assert "FAIL    blocking  fct_cost" in out and "conservation" in out
@@ -299,21 +330,33 @@ def test_a_duplicate_request_id_in_fct_cost_fails(warehouse: duckdb.DuckDBPyConn
         select * replace (timestamp '2026-10-01 00:00:00' as created_at) from marts.fct_cost where request_id = 'd2-7'""")
     result = rules.request_id_unique(warehouse, SCOPE)
     assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 1)
-    assert result.offending_rows == [{
-        "request_id": "d2-7", "copies": 2, "event_days": [date(2026, 10, 1), date(2026, 11, 3)],
-        "arrival_days": [date(2026, 11, 3)],
-    }]
+    assert result.offending_rows == [
+        {
+            "request_id": "d2-7",
+            "copies": 2,
+            "event_days": [date(2026, 10, 1), date(2026, 11, 3)],
+            "arrival_days": [date(2026, 11, 3)],
+        }
+    ]
 
 
 def test_a_negative_cost_fails(warehouse: duckdb.DuckDBPyConnection) -> None:
-    warehouse.execute("update marts.fct_cost set other_cost = -0.01, total_cost = total_cost - 0.01 where request_id = 'd1-3'")
+    warehouse.execute(
+        "update marts.fct_cost set other_cost = -0.01, total_cost = total_cost - 0.01 where request_id = 'd1-3'"
+    )
     result = rules.no_negative_cost(warehouse, SCOPE)
     assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 1)
-    assert [(r["request_id"], str(r["other_cost"])) for r in result.offending_rows] == [("d1-3", "-0.010000000000000000")]
+    assert [(r["request_id"], str(r["other_cost"])) for r in result.offending_rows] == [
+        ("d1-3", "-0.010000000000000000")
+    ]
 
 
-def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    warehouse.execute("update marts.fct_cost set total_cost = total_cost + 0.000000000000000001 where request_id = 'd2-1'")
+def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    warehouse.execute(
+        "update marts.fct_cost set total_cost = total_cost + 0.000000000000000001 where request_id = 'd2-1'"
+    )
     warehouse.execute("update marts.fct_cost set purpose = 'gaming' where request_id = 'd2-2'")
     warehouse.execute("insert into marts.fct_cost select * from marts.fct_cost where request_id = 'd2-3'")
     result = suites.validate(warehouse, suites.FCT_COST, SCOPE, tmp_path, chunk_rows=10)
@@ -346,7 +389,9 @@ def test_the_raw_records_suite_fails_on_a_broken_record(warehouse: duckdb.DuckDB
     assert {r["request_id"] for r in result.offending_rows} == {"d1-0", "d2-0"}
 
 
-def test_thresholds_come_from_the_environment(warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thresholds_come_from_the_environment(
+    warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert not rules.quarantine_share(warehouse, SCOPE, 0.05).passed
     assert rules.quarantine_share(warehouse, SCOPE, 0.2).passed
     assert rules.spend_jump(warehouse, SCOPE, 11.0, "account").passed

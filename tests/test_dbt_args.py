@@ -9,20 +9,20 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from meterline.settings import DBT_PROJECT_DIR, REPO_ROOT
 from orchestration.dbt.assets import dbt_window_env
 from orchestration.dbt.resource import DBT_EXECUTABLE
-from meterline.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.helpers import Installation
 
 
 def test_a_range_of_arrival_days_becomes_one_half_open_window() -> None:
-    window = dg.TimeWindow(datetime(2026, 10, 30, tzinfo=timezone.utc), datetime(2026, 11, 2, tzinfo=timezone.utc))
+    window = dg.TimeWindow(datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
     # [start, end): the last arrival day of the range is 2026-11-01
     assert dbt_window_env(window) == {"METERLINE_ARRIVAL_START": "2026-10-30", "METERLINE_ARRIVAL_END": "2026-11-02"}
 
@@ -66,7 +66,9 @@ def _prepare_manifest(clone: Path, **env: str) -> tuple[int, list[str]]:
 def test_the_project_is_parsed_again_only_when_what_dbt_reads_changed(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     for folder in ("orchestration", "dbt_project"):
-        shutil.copytree(REPO_ROOT / folder, clone / folder, ignore=shutil.ignore_patterns("target", "logs", "__pycache__"))
+        shutil.copytree(
+            REPO_ROOT / folder, clone / folder, ignore=shutil.ignore_patterns("target", "logs", "__pycache__")
+        )
     parsed, nodes = _prepare_manifest(clone)
     assert "model.meterline.fct_cost" in nodes
     assert _prepare_manifest(clone) == (parsed, nodes)  # nothing changed: the manifest is not rewritten

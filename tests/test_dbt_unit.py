@@ -18,9 +18,9 @@ import duckdb
 import pytest
 
 from meterline.catalog import CATALOG_COLUMNS, read_catalog
-from orchestration.dbt.resource import DBT_EXECUTABLE, DBT_TARGET_PATH
 from meterline.ingest import ensure_schema
 from meterline.settings import DBT_PROJECT_DIR
+from orchestration.dbt.resource import DBT_EXECUTABLE, DBT_TARGET_PATH
 
 UNIT_TESTS = {
     "rating_follows_the_price_row_in_force",
@@ -50,7 +50,14 @@ def unit_results(roots: Path) -> Iterator[dict[str, dict]]:
     # Not the window of arrival days a run of this process left in its environment.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("METERLINE_ARRIVAL_")}
     env = {**inherited, "METERLINE_WAREHOUSE": str(warehouse), "METERLINE_ENGINE": "duckdb", "TZ": "UTC"}
-    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+    common = [
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+    ]
     tested = ["+int_usage_rated", "+provider_alternatives_daily"]
     built = subprocess.run([DBT_EXECUTABLE, "run", "--empty", "--select", *tested, *common],
                            env=env, capture_output=True, text=True, check=False)  # fmt: skip

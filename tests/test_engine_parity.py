@@ -120,8 +120,14 @@ def play(inst: Installation) -> list[Stage]:
     removed.unlink()
     # A costed row claiming arrival day D3 on an event day no run of this scenario rebuilds.
     [(like,)] = inst.warehouse_rows("select min(request_id) from marts.fct_cost where billing_mode = 'payg'")
-    inst.plant_fct_cost_row(like, request_id="'ghost'", arrival_date=f"date '{D3}'", billing_mode="'subscription'",
-                            created_at="timestamp '2026-10-01 12:00:00'", partition_date="date '2026-10-01'")
+    inst.plant_fct_cost_row(
+        like,
+        request_id="'ghost'",
+        arrival_date=f"date '{D3}'",
+        billing_mode="'subscription'",
+        created_at="timestamp '2026-10-01 12:00:00'",
+        partition_date="date '2026-10-01'",
+    )
     stages.append(_stage(inst, inst.run(D1, D3)))
     return stages
 
@@ -174,7 +180,9 @@ def test_spark_exits_and_reports_as_duckdb_does(played: dict[str, list[Stage]], 
 
 
 @STAGES
-def test_spark_publishes_every_table_with_the_same_columns_and_types(played: dict[str, list[Stage]], stage: int) -> None:
+def test_spark_publishes_every_table_with_the_same_columns_and_types(
+    played: dict[str, list[Stage]], stage: int
+) -> None:
     assert played["spark"][stage].types == played["duckdb"][stage].types
 
 

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from meterline.focus import DIMENSIONS, UNIT_PRICE_COLUMNS
-from orchestration.cli import main
 from meterline.settings import REPO_ROOT
+from orchestration.cli import main
 from tests.helpers import Installation, usage_record
 
 MILLION = Decimal(1_000_000)
@@ -118,7 +118,10 @@ def test_bad_range_path_or_serving_file_exits_2_with_one_line_naming_it(
     serving: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cases = [
-        (["--from", "2026-11-02", "--to", "2026-11-01", "--out", str(tmp_path / "f.csv")], "--from 2026-11-02 is after"),
+        (
+            ["--from", "2026-11-02", "--to", "2026-11-01", "--out", str(tmp_path / "f.csv")],
+            "--from 2026-11-02 is after",
+        ),
         (["--from", "2026-11-31", "--to", "2026-12-01", "--out", str(tmp_path / "f.csv")], "not a date"),
         (["--from", "2026-11-01", "--to", "2026-11-01", "--out", str(tmp_path / "no" / "f.csv")], "does not exist"),
         (["--from", "2026-11-01", "--to", "2026-11-01", "--out", str(tmp_path)], "is a folder"),
@@ -205,28 +208,74 @@ def _usage(**counters: int) -> dict[str, int]:
 RECORDS = {
     "2026-11-01": [
         usage_record("before", "2026-10-31T23:59:59Z"),  # the day before --from
-        usage_record("first", "2026-11-01T00:00:00Z", api_key_name="Prod", usage=_usage(
-            input_tokens=1000, cached_input_tokens=200, cache_write_tokens=100, output_tokens=500,
-            web_search_calls=2)),
-        usage_record("old_price", "2026-11-01T11:59:59Z", api_key_name="Prod",
-                     usage=_usage(input_tokens=3000, output_tokens=10)),
-        usage_record("offset", "2026-11-01T13:00:00+02:00", api_key_name="Prod",  # 11:00 UTC: the old price
-                     usage=_usage(input_tokens=5, output_tokens=7, web_search_calls=1)),
-        usage_record("new_price", "2026-11-01T12:00:00Z", api_key_name="Prod",
-                     usage=_usage(input_tokens=1234567, cached_input_tokens=7, output_tokens=89)),
-        usage_record("claude", "2026-11-01T15:00:00Z", model="anthropic/claude-test", provider="anthropic",
-                     api_key_id="key_2", api_key_name="Batch", usage=_usage(input_tokens=50, output_tokens=5)),
-        usage_record("bedrock", "2026-11-01T16:00:00Z", model="anthropic/claude-test", provider="amazon-bedrock",
-                     region="us", api_key_id="key_2", api_key_name="Batch", usage=_usage(input_tokens=70)),
-        usage_record("image", "2026-11-01T17:00:00Z", model="openai/image-test", endpoint="images.generations",
-                     api_key_name="Prod", usage=_usage(input_tokens=10, images=3)),
+        usage_record(
+            "first",
+            "2026-11-01T00:00:00Z",
+            api_key_name="Prod",
+            usage=_usage(
+                input_tokens=1000,
+                cached_input_tokens=200,
+                cache_write_tokens=100,
+                output_tokens=500,
+                web_search_calls=2,
+            ),
+        ),
+        usage_record(
+            "old_price", "2026-11-01T11:59:59Z", api_key_name="Prod", usage=_usage(input_tokens=3000, output_tokens=10)
+        ),
+        usage_record(
+            "offset",
+            "2026-11-01T13:00:00+02:00",
+            api_key_name="Prod",  # 11:00 UTC: the old price
+            usage=_usage(input_tokens=5, output_tokens=7, web_search_calls=1),
+        ),
+        usage_record(
+            "new_price",
+            "2026-11-01T12:00:00Z",
+            api_key_name="Prod",
+            usage=_usage(input_tokens=1234567, cached_input_tokens=7, output_tokens=89),
+        ),
+        usage_record(
+            "claude",
+            "2026-11-01T15:00:00Z",
+            model="anthropic/claude-test",
+            provider="anthropic",
+            api_key_id="key_2",
+            api_key_name="Batch",
+            usage=_usage(input_tokens=50, output_tokens=5),
+        ),
+        usage_record(
+            "bedrock",
+            "2026-11-01T16:00:00Z",
+            model="anthropic/claude-test",
+            provider="amazon-bedrock",
+            region="us",
+            api_key_id="key_2",
+            api_key_name="Batch",
+            usage=_usage(input_tokens=70),
+        ),
+        usage_record(
+            "image",
+            "2026-11-01T17:00:00Z",
+            model="openai/image-test",
+            endpoint="images.generations",
+            api_key_name="Prod",
+            usage=_usage(input_tokens=10, images=3),
+        ),
         usage_record("subscription", "2026-11-01T18:00:00Z", billing_mode="subscription", api_key_name="Prod"),
     ],
     "2026-11-02": [
-        usage_record("renamed", "2026-11-02T08:00:00Z", api_key_name=ODD_NAME,
-                     usage=_usage(input_tokens=40, output_tokens=4)),
-        usage_record("unnamed", "2026-11-02T23:59:59.999Z", api_key_id="key_3", api_key_name=None,
-                     account_id="acct_2", usage=_usage(input_tokens=10, output_tokens=10)),
+        usage_record(
+            "renamed", "2026-11-02T08:00:00Z", api_key_name=ODD_NAME, usage=_usage(input_tokens=40, output_tokens=4)
+        ),
+        usage_record(
+            "unnamed",
+            "2026-11-02T23:59:59.999Z",
+            api_key_id="key_3",
+            api_key_name=None,
+            account_id="acct_2",
+            usage=_usage(input_tokens=10, output_tokens=10),
+        ),
     ],
     "2026-11-03": [
         usage_record("after", "2026-11-03T00:00:00Z", api_key_id="key_3", api_key_name=None, account_id="acct_2"),
@@ -333,11 +382,18 @@ def test_billed_cost_sums_to_total_cost_of_the_payg_requests_exactly(published: 
 @pytest.mark.pipeline
 def test_fixed_values_and_dimensions_follow_the_contract(exported: Path) -> None:
     for r in read_csv(exported):
-        assert (r["ChargeCategory"], r["BillingCurrency"], r["ServiceCategory"], r["PricingCategory"],
-                r["ChargeFrequency"]) == ("Usage", "USD", "AI and Machine Learning", "Standard", "Usage-Based")
+        assert (
+            r["ChargeCategory"],
+            r["BillingCurrency"],
+            r["ServiceCategory"],
+            r["PricingCategory"],
+            r["ChargeFrequency"],
+        ) == ("Usage", "USD", "AI and Machine Learning", "Standard", "Usage-Based")
         assert r["ProviderName"] == r["InvoiceIssuerName"] and r["PublisherName"] == r["ServiceName"].split("/")[0]
         day = date.fromisoformat(r["ChargePeriodStart"][:10])
-        assert r["ChargePeriodStart"] == f"{day}T00:00:00Z" and r["ChargePeriodEnd"] == f"{day + timedelta(1)}T00:00:00Z"
+        assert (
+            r["ChargePeriodStart"] == f"{day}T00:00:00Z" and r["ChargePeriodEnd"] == f"{day + timedelta(1)}T00:00:00Z"
+        )
         assert (r["BillingPeriodStart"], r["BillingPeriodEnd"]) == ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
         assert r["SkuId"] == f"{r['ProviderName']}:{r['ServiceName']}:{r['x_ChargeDimension']}"
         assert r["SkuPriceId"] == f"{r['SkuId']}:{r['x_PriceEffectiveFrom']}"

@@ -7,7 +7,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.cli import main
 from meterline.errors import UsageError
 from meterline.sample import generate_landing
+from orchestration.cli import main
 
 DAYS = 3
 ROWS_PER_DAY = 1500
@@ -98,7 +98,9 @@ def read_landing(out: Path) -> list[Delivery]:
             data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
             texts = data.decode("utf-8").splitlines()
             rows = [_json_or_none(text) for text in texts]
-        deliveries += [Delivery(arrival, path.name, n, t, r) for n, (t, r) in enumerate(zip(texts, rows), 1)]
+        deliveries += [
+            Delivery(arrival, path.name, n, t, r) for n, (t, r) in enumerate(zip(texts, rows, strict=True), 1)
+        ]
     return deliveries
 
 
@@ -154,7 +156,7 @@ def utc(created_at: str) -> datetime | None:
     if not RFC3339.fullmatch(created_at):
         return None
     try:
-        return datetime.fromisoformat(created_at).astimezone(timezone.utc)
+        return datetime.fromisoformat(created_at).astimezone(UTC)
     except ValueError:
         return None
 

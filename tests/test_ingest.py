@@ -49,8 +49,10 @@ def test_every_ingestion_reason_code_with_the_first_failing_rule(installation: I
         ({**base, "usage": {"output_tokens": "12"}}, "negative_usage"),
         # negative_usage comes before inconsistent_usage
         ({**base, "usage": {"input_tokens": 1, "cached_input_tokens": 5, "images": -2}}, "negative_usage"),
-        ({**base, "usage": {"input_tokens": 10, "cached_input_tokens": 6, "cache_write_tokens": 5}},
-         "inconsistent_usage"),
+        (
+            {**base, "usage": {"input_tokens": 10, "cached_input_tokens": 6, "cache_write_tokens": 5}},
+            "inconsistent_usage",
+        ),
         ({**base, "usage": {"output_tokens": 10, "reasoning_tokens": 11}}, "inconsistent_usage"),
     ]
     installation.write_jsonl(DAY, "mixed.jsonl", [*(case for case, _ in cases), base])
@@ -68,11 +70,15 @@ def test_every_ingestion_reason_code_with_the_first_failing_rule(installation: I
 
 
 def test_offsets_are_converted_to_utc_near_midnight_and_month_end(installation: Installation) -> None:
-    installation.write_jsonl(DAY, "tz.jsonl", [
-        usage_record("east", "2026-12-01T01:30:00+08:00"),   # 2026-11-30 17:30 UTC
-        usage_record("west", "2026-10-31T23:30:00-05:00"),   # 2026-11-01 04:30 UTC
-        usage_record("zulu", "2026-11-30T23:59:59.999Z"),
-    ])
+    installation.write_jsonl(
+        DAY,
+        "tz.jsonl",
+        [
+            usage_record("east", "2026-12-01T01:30:00+08:00"),  # 2026-11-30 17:30 UTC
+            usage_record("west", "2026-10-31T23:30:00-05:00"),  # 2026-11-01 04:30 UTC
+            usage_record("zulu", "2026-11-30T23:59:59.999Z"),
+        ],
+    )
     _ingest(installation)
     rows = dict(installation.warehouse_rows("select request_id, created_at from raw.usage_records"))
     assert rows == {
@@ -83,10 +89,15 @@ def test_offsets_are_converted_to_utc_near_midnight_and_month_end(installation: 
 
 
 def test_the_three_formats_keep_file_name_and_line_number(installation: Installation) -> None:
-    installation.write_jsonl(DAY, "a.jsonl", [usage_record("a1", "2026-11-05T01:00:00Z"), "", usage_record("a2", "2026-11-05T01:00:00Z")])
+    installation.write_jsonl(
+        DAY, "a.jsonl", [usage_record("a1", "2026-11-05T01:00:00Z"), "", usage_record("a2", "2026-11-05T01:00:00Z")]
+    )
     installation.write_jsonl(DAY, "b.jsonl.gz", [usage_record("b1", "2026-11-05T01:00:00Z")])
-    installation.write_parquet(DAY, "c.parquet", [usage_record("c1", "2026-11-05T01:00:00Z"),
-                                                 usage_record("c2", "2026-11-05T01:00:00Z", billing_mode="bogus")])
+    installation.write_parquet(
+        DAY,
+        "c.parquet",
+        [usage_record("c1", "2026-11-05T01:00:00Z"), usage_record("c2", "2026-11-05T01:00:00Z", billing_mode="bogus")],
+    )
     (installation.day_folder(DAY) / "notes.txt").write_text("not a usage file")
 
     result = _ingest(installation)
@@ -113,9 +124,10 @@ def test_reingesting_a_day_replaces_it_and_picks_up_new_files(installation: Inst
     _ingest(installation)
     assert installation.warehouse_rows("select request_id from raw.usage_records order by 1") == [("a1",), ("b1",)]
     assert installation.warehouse_rows("select records_read from raw.arrival_manifest") == [(3,)]
-    assert installation.warehouse_rows(
-        "select event_date from raw.arrival_event_days order by 1"
-    ) == [(date(2026, 11, 4),), (date(2026, 11, 5),)]
+    assert installation.warehouse_rows("select event_date from raw.arrival_event_days order by 1") == [
+        (date(2026, 11, 4),),
+        (date(2026, 11, 5),),
+    ]
 
 
 def test_a_missing_day_folder_is_an_empty_day(installation: Installation) -> None:
@@ -140,13 +152,22 @@ def test_region_is_kept_and_missing_null_or_empty_mean_not_reported(installation
         {**base, "request_id": "empty", "region": ""},
         {**base, "request_id": "blank", "region": "  "},
     ])  # fmt: skip
-    installation.write_parquet(DAY, "b.parquet", [{**base, "request_id": "parquet", "region": "eu"},
-                                                  {**base, "request_id": "parquet_null", "region": None}])
+    installation.write_parquet(
+        DAY,
+        "b.parquet",
+        [{**base, "request_id": "parquet", "region": "eu"}, {**base, "request_id": "parquet_null", "region": None}],
+    )
     result = _ingest(installation)
     assert result.valid == 8
     assert dict(installation.warehouse_rows("select request_id, region from raw.usage_records")) == {
-        "us": "us", "gov": "us-gov-east-1", "missing": None, "null": None, "empty": None, "blank": None,
-        "parquet": "eu", "parquet_null": None,
+        "us": "us",
+        "gov": "us-gov-east-1",
+        "missing": None,
+        "null": None,
+        "empty": None,
+        "blank": None,
+        "parquet": "eu",
+        "parquet_null": None,
     }
 
 

@@ -14,8 +14,20 @@ from tests.helpers import Installation
 pytestmark = pytest.mark.pipeline
 
 GRAINS = {"hourly": "hour", "daily": "day", "monthly": "month"}
-MEASURES = ["request_count", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
-            "reasoning_tokens", "images", "web_search_calls", "input_cost", "output_cost", "other_cost", "total_cost"]
+MEASURES = [
+    "request_count",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "images",
+    "web_search_calls",
+    "input_cost",
+    "output_cost",
+    "other_cost",
+    "total_cost",
+]
 # marts.md: table -> its grain columns (besides period_start) and extra columns
 AGGREGATES = {
     "cost_cube": (["account_id", "api_key_id", "api_key_name", "model", "provider", "model_type", "purpose"], []),
@@ -28,13 +40,44 @@ AGGREGATES = {
 }
 # The unit prices of the catalog row that priced a request (pricing.md): published beside fct_cost, in
 # exports.fct_cost, for the FOCUS export; not in marts.fct_cost, whose columns marts.md fixes.
-UNIT_PRICES = ["input_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok", "output_per_mtok", "per_request",
-               "per_image", "per_web_search"]
-FCT_COLUMNS = ["request_id", "created_at", "arrival_date", "account_id", "api_key_id", "api_key_name", "model",
-               "provider", "region", "model_type", "purpose", "endpoint", "billing_mode", *MEASURES, "price_effective_from"]
+UNIT_PRICES = [
+    "input_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "output_per_mtok",
+    "per_request",
+    "per_image",
+    "per_web_search",
+]
+FCT_COLUMNS = [
+    "request_id",
+    "created_at",
+    "arrival_date",
+    "account_id",
+    "api_key_id",
+    "api_key_name",
+    "model",
+    "provider",
+    "region",
+    "model_type",
+    "purpose",
+    "endpoint",
+    "billing_mode",
+    *MEASURES,
+    "price_effective_from",
+]
 # marts.md, "Cheaper providers": daily and monthly only
-ALTERNATIVES_COLUMNS = ["period_start", "account_id", "model", "provider", "alternative_provider", "request_count",
-                        "actual_cost", "alternative_cost", "savings"]
+ALTERNATIVES_COLUMNS = [
+    "period_start",
+    "account_id",
+    "model",
+    "provider",
+    "alternative_provider",
+    "request_count",
+    "actual_cost",
+    "alternative_cost",
+    "savings",
+]
 ALTERNATIVES_GRAINS = {"daily": "day", "monthly": "month"}
 RENAMED_KEY = "key_7f3a9c01"  # the generator renames it in the middle of the period
 
@@ -74,7 +117,8 @@ def test_every_table_and_column_of_the_contract_exists_with_its_type(marts: Inst
         expected[f"provider_alternatives_{grain}"] = ALTERNATIVES_COLUMNS
     rows = marts.serving_rows(
         "select table_name, column_name, data_type from information_schema.columns "
-        "where table_schema = 'marts' order by table_name, ordinal_position")
+        "where table_schema = 'marts' order by table_name, ordinal_position"
+    )
     actual: dict[str, list[str]] = {}
     for table, column, data_type in rows:
         _type_family(column, data_type)
@@ -83,7 +127,8 @@ def test_every_table_and_column_of_the_contract_exists_with_its_type(marts: Inst
     # The exports read fct_cost with the unit prices of the row that priced each request.
     exported = marts.serving_rows(
         "select column_name, data_type from information_schema.columns "
-        "where table_schema = 'exports' and table_name = 'fct_cost' order by ordinal_position")
+        "where table_schema = 'exports' and table_name = 'fct_cost' order by ordinal_position"
+    )
     assert [column for column, _ in exported] == [*FCT_COLUMNS, *UNIT_PRICES]
     for column, data_type in exported:
         _type_family(column, data_type)
@@ -96,7 +141,8 @@ def test_every_aggregate_reconciles_exactly_with_payg_fct_cost(marts: Installati
     aggregate = marts.serving_rows(f"select period_start, {sums} from marts.{table}_{grain} group by 1 order by 1")
     facts = marts.serving_rows(
         f"select date_trunc('{GRAINS[grain]}', created_at), {sums} from marts.fct_cost "
-        "where billing_mode = 'payg' group by 1 order by 1")
+        "where billing_mode = 'payg' group by 1 order by 1"
+    )
     assert aggregate == facts
     assert len(aggregate) > 1
 
@@ -106,14 +152,16 @@ def test_every_aggregate_reconciles_exactly_with_payg_fct_cost(marts: Installati
 def test_rows_are_consistent_and_never_invented(marts: Installation, table: str, grain: str) -> None:
     bad = marts.serving_rows(
         f"select count(*) from marts.{table}_{grain} "
-        "where total_cost <> input_cost + output_cost + other_cost or request_count <= 0")
+        "where total_cost <> input_cost + output_cost + other_cost or request_count <= 0"
+    )
     assert bad == [(0,)]
 
 
 def test_averages_are_exact_decimal_ratios(marts: Installation) -> None:
     rows = marts.serving_rows(
         "select total_cost, request_count, input_tokens + output_tokens, avg_cost_per_request, avg_cost_per_1k_tokens "
-        "from marts.cost_overview_daily")
+        "from marts.cost_overview_daily"
+    )
     quantum = Decimal("1e-18")
     for total, requests, tokens, per_request, per_1k in rows:
         assert per_request == (total / requests).quantize(quantum, ROUND_HALF_UP)
@@ -122,16 +170,19 @@ def test_averages_are_exact_decimal_ratios(marts: Installation) -> None:
 
 def test_a_key_renamed_mid_period_shows_its_new_name_everywhere(marts: Installation) -> None:
     latest = marts.serving_rows(
-        "select arg_max(api_key_name, created_at) from marts.fct_cost where api_key_id = $key", {"key": RENAMED_KEY})
+        "select arg_max(api_key_name, created_at) from marts.fct_cost where api_key_id = $key", {"key": RENAMED_KEY}
+    )
     assert latest == [('Prod, "EU" – Zürich',)]
     tables = ["fct_cost"] + [f"{t}_{g}" for t in ("cost_cube", "cost_by_api_key") for g in GRAINS]
     for table in tables:
         names = marts.serving_rows(
-            f"select distinct api_key_name from marts.{table} where api_key_id = $key", {"key": RENAMED_KEY})
+            f"select distinct api_key_name from marts.{table} where api_key_id = $key", {"key": RENAMED_KEY}
+        )
         assert names == latest, table
     old_periods = marts.serving_rows(
         "select count(*) from marts.cost_by_api_key_daily where api_key_id = $key and period_start = '2026-10-31'",
-        {"key": RENAMED_KEY})
+        {"key": RENAMED_KEY},
+    )
     assert old_periods[0][0] == 1  # the first run's period was rewritten by the second run
 
 
@@ -146,7 +197,8 @@ def test_alternatives_stay_within_the_marts_and_save_exactly(marts: Installation
     rows = marts.serving_records(
         f"select a.*, d.request_count as group_requests, d.total_cost as group_cost "
         f"from marts.provider_alternatives_{grain} a "
-        f"left join marts.provider_model_details_{grain} d using (period_start, account_id, model, provider)")
+        f"left join marts.provider_model_details_{grain} d using (period_start, account_id, model, provider)"
+    )
     assert len({(row["model"], row["provider"], row["alternative_provider"]) for row in rows}) > 1
     for row in rows:
         assert row["provider"] != row["alternative_provider"]
@@ -159,8 +211,10 @@ def test_monthly_alternatives_are_the_sum_of_the_daily_ones(marts: Installation)
     keys = "account_id, model, provider, alternative_provider"
     daily = marts.serving_rows(
         f"select date_trunc('month', period_start), {keys}, sum(request_count), sum(actual_cost), "
-        f"sum(alternative_cost), sum(savings) from marts.provider_alternatives_daily group by all order by all")
+        f"sum(alternative_cost), sum(savings) from marts.provider_alternatives_daily group by all order by all"
+    )
     monthly = marts.serving_rows(
         f"select period_start, {keys}, request_count, actual_cost, alternative_cost, savings "
-        f"from marts.provider_alternatives_monthly order by all")
+        f"from marts.provider_alternatives_monthly order by all"
+    )
     assert daily == monthly and monthly

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,13 +16,13 @@ import dagster as dg
 import pytest
 import yaml
 
-from orchestration.definitions import WAREHOUSE_TAG, defs, meterline_job
 from meterline.errors import UsageError
 from meterline.locking import lock_path, warehouse_lock
-from orchestration.instance import prepare_instance
+from meterline.settings import INSTANCE_TEMPLATE, REPO_ROOT, Settings
 from orchestration.automation.schedules import DELAY_ENV, SCHEDULE_NAME, TRIGGER_TAG, build_nightly_schedule
 from orchestration.automation.sensors import SENSOR_NAME
-from meterline.settings import INSTANCE_TEMPLATE, REPO_ROOT, Settings
+from orchestration.definitions import WAREHOUSE_TAG, defs, meterline_job
+from orchestration.instance import prepare_instance
 from orchestration.status import day_states, print_status
 from tests.helpers import Installation, install, usage_record
 
@@ -31,7 +31,7 @@ CATALOG = (
     "openai,openai/gpt-test,LLM,2026-11-02T00:00:00Z,3,,,9,,,",
 )
 D1, D2, D3 = "2026-11-01", "2026-11-02", "2026-11-03"
-UTC = timezone.utc
+UTC = UTC
 
 
 def _write_three_days(inst: Installation) -> None:
@@ -157,7 +157,9 @@ def test_a_missing_landing_folder_fails_naming_it_and_the_day_shows_failed(
 
 
 @pytest.mark.pipeline
-def test_a_backfill_of_several_days_equals_running_them_one_by_one(roots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_backfill_of_several_days_equals_running_them_one_by_one(
+    roots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     backfill = install(roots / "backfill", monkeypatch)
     _write_three_days(backfill)
     assert backfill.run(D1, D3) == 0
@@ -243,7 +245,11 @@ def test_dagster_dev_loads_the_code_location_on_a_fresh_clone(tmp_path: Path) ->
     shutil.copytree(REPO_ROOT, clone, ignore=shutil.ignore_patterns(
         ".git", ".venv", "data", "target", "logs", "__pycache__", ".pytest_cache", "*.egg-info", ".tmp_dagster_home_*"
     ))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "DBT_TARGET_PATH") and not k.startswith("METERLINE_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DAGSTER_HOME", "DBT_TARGET_PATH") and not k.startswith("METERLINE_")
+    }
     env["DAGSTER_IS_DEV_CLI"] = "1"  # what `dagster dev` sets for its code server
     dagster = str(Path(sys.executable).with_name("dagster"))
     proc = subprocess.run(

@@ -11,10 +11,10 @@ import pytest
 
 from meterline.catalog import CATALOG_COLUMNS, REGION
 from meterline.contract import MODEL_TYPES
-from orchestration.cli import main
 from meterline.errors import UsageError
 from meterline.litellm import import_litellm_prices, key_region
 from meterline.settings import DEFAULT_PRICES, REPO_ROOT
+from orchestration.cli import main
 
 SNAPSHOT = REPO_ROOT.parent / "shared" / "reference" / "litellm_model_prices.json"
 
@@ -74,23 +74,36 @@ def test_image_request_and_web_search_fees(tmp_path: Path) -> None:
     source = entries_json(
         {
             "gemini/gemini-2.5-flash-image": {
-                "litellm_provider": "gemini", "mode": "image_generation", "input_cost_per_token": 3e-07,
-                "output_cost_per_token": 2.5e-06, "output_cost_per_image": 0.039,
-                "search_context_cost_per_query": {"search_context_size_low": 0.01,
-                                                  "search_context_size_medium": 0.035,
-                                                  "search_context_size_high": 0.05},
+                "litellm_provider": "gemini",
+                "mode": "image_generation",
+                "input_cost_per_token": 3e-07,
+                "output_cost_per_token": 2.5e-06,
+                "output_cost_per_image": 0.039,
+                "search_context_cost_per_query": {
+                    "search_context_size_low": 0.01,
+                    "search_context_size_medium": 0.035,
+                    "search_context_size_high": 0.05,
+                },
             },
             "gpt-image-1": {
-                "litellm_provider": "openai", "mode": "image_generation", "input_cost_per_token": 5e-06,
+                "litellm_provider": "openai",
+                "mode": "image_generation",
+                "input_cost_per_token": 5e-06,
                 "output_cost_per_image_token": 4e-05,
             },
             "gpt-search": {
-                "litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06,
-                "output_cost_per_token": 1e-05, "search_context_cost_per_query": 0.025,
+                "litellm_provider": "openai",
+                "mode": "chat",
+                "input_cost_per_token": 2.5e-06,
+                "output_cost_per_token": 1e-05,
+                "search_context_cost_per_query": 0.025,
             },
             "vertex_ai/semantic-ranker-default": {
-                "litellm_provider": "vertex_ai", "mode": "rerank", "input_cost_per_token": 0.0,
-                "output_cost_per_token": 0.0, "input_cost_per_query": 0.001,
+                "litellm_provider": "vertex_ai",
+                "mode": "rerank",
+                "input_cost_per_token": 0.0,
+                "output_cost_per_token": 0.0,
+                "input_cost_per_query": 0.001,
             },
         }
     )
@@ -140,21 +153,45 @@ def test_mode_maps_to_model_type(tmp_path: Path, mode: object, model_type: str) 
         ("gemini", "gemini/gemini-2.5-pro", "google-ai-studio", "google/gemini-2.5-pro"),
         ("vertex_ai-language-models", "gemini-2.5-pro", "google-vertex", "google/gemini-2.5-pro"),
         ("vertex_ai", "vertex_ai/gemini-3-pro-preview", "google-vertex", "google/gemini-3-pro-preview"),
-        ("vertex_ai-anthropic_models", "vertex_ai/claude-sonnet-4-5@20250929", "google-vertex",
-         "anthropic/claude-sonnet-4-5"),
-        ("vertex_ai-deepseek_models", "vertex_ai/deepseek-ai/deepseek-v3.1-maas", "google-vertex",
-         "deepseek/deepseek-v3.1"),
-        ("vertex_ai-llama_models", "vertex_ai/meta/llama-3.3-70b-instruct-maas", "google-vertex",
-         "meta/llama-3.3-70b-instruct"),
+        (
+            "vertex_ai-anthropic_models",
+            "vertex_ai/claude-sonnet-4-5@20250929",
+            "google-vertex",
+            "anthropic/claude-sonnet-4-5",
+        ),
+        (
+            "vertex_ai-deepseek_models",
+            "vertex_ai/deepseek-ai/deepseek-v3.1-maas",
+            "google-vertex",
+            "deepseek/deepseek-v3.1",
+        ),
+        (
+            "vertex_ai-llama_models",
+            "vertex_ai/meta/llama-3.3-70b-instruct-maas",
+            "google-vertex",
+            "meta/llama-3.3-70b-instruct",
+        ),
         ("vertex_ai-mistral_models", "vertex_ai/mistralai/codestral-2@001", "google-vertex", "mistral/codestral-2"),
         ("vertex_ai", "vertex_ai/xai/grok-4.3", "google-vertex", "xai/grok-4.3"),
-        ("bedrock_converse", "anthropic.claude-sonnet-4-5-20250929-v1:0", "amazon-bedrock",
-         "anthropic/claude-sonnet-4-5-20250929"),
-        ("bedrock_converse", "us.anthropic.claude-opus-4-1-20250805-v1:0", "amazon-bedrock",
-         "anthropic/claude-opus-4-1-20250805"),
+        (
+            "bedrock_converse",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "amazon-bedrock",
+            "anthropic/claude-sonnet-4-5-20250929",
+        ),
+        (
+            "bedrock_converse",
+            "us.anthropic.claude-opus-4-1-20250805-v1:0",
+            "amazon-bedrock",
+            "anthropic/claude-opus-4-1-20250805",
+        ),
         ("bedrock_converse", "us-gov.anthropic.claude-sonnet-5", "amazon-bedrock", "anthropic/claude-sonnet-5"),
-        ("bedrock", "bedrock/us-east-1/mistral.mistral-large-2402-v1:0", "amazon-bedrock",
-         "mistral/mistral-large-2402"),
+        (
+            "bedrock",
+            "bedrock/us-east-1/mistral.mistral-large-2402-v1:0",
+            "amazon-bedrock",
+            "mistral/mistral-large-2402",
+        ),
         ("bedrock", "amazon.nova-pro-v1:0", "amazon-bedrock", "amazon/nova-pro-v1"),
         ("bedrock", "anthropic.claude-v2:1", "amazon-bedrock", "anthropic/claude-v2"),
         ("bedrock", "bedrock/claude_platform/claude-sonnet-4-5", "amazon-bedrock", "anthropic/claude-sonnet-4-5"),
@@ -178,11 +215,19 @@ def test_unusable_and_odd_entries_are_skipped_without_crashing(tmp_path: Path) -
     source = entries_json(
         {
             "gpt-good": good,
-            "whisper-1": {"litellm_provider": "openai", "mode": "audio_transcription",
-                          "input_cost_per_second": 0.0001, "output_cost_per_second": 0.0001},
+            "whisper-1": {
+                "litellm_provider": "openai",
+                "mode": "audio_transcription",
+                "input_cost_per_second": 0.0001,
+                "output_cost_per_second": 0.0001,
+            },
             "tts-1": {"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_character": 1.5e-05},
-            "gpt-free": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 0.0,
-                         "output_cost_per_token": 0},
+            "gpt-free": {
+                "litellm_provider": "openai",
+                "mode": "chat",
+                "input_cost_per_token": 0.0,
+                "output_cost_per_token": 0,
+            },
             "fireworks_ai/llama": {"litellm_provider": "fireworks_ai", "input_cost_per_token": 1e-06},
             "claude-sonnet-latest": {"alias_of": "claude-sonnet-4-6"},
             "gpt-negative": {**good, "output_cost_per_token": -1e-06},
@@ -204,12 +249,20 @@ def test_same_provider_model_and_region_keeps_the_shortest_key(tmp_path: Path) -
         return {"litellm_provider": provider, "mode": "chat", "input_cost_per_token": input_cost}
 
     # Listed longest first: the choice does not depend on the order of the source file.
-    source = entries_json({"azure/us/gpt-5-2025-08-07@pinned": entry(9e-06), "azure/us/gpt-5": entry(1.375e-06),
-                           "azure/eu/gpt-5": entry(1.5e-06), "azure/gpt-5@pinned": entry(9e-06),
-                           "azure/gpt-5": entry(1.25e-06)})
+    source = entries_json(
+        {
+            "azure/us/gpt-5-2025-08-07@pinned": entry(9e-06),
+            "azure/us/gpt-5": entry(1.375e-06),
+            "azure/eu/gpt-5": entry(1.5e-06),
+            "azure/gpt-5@pinned": entry(9e-06),
+            "azure/gpt-5": entry(1.25e-06),
+        }
+    )
     rows = convert(tmp_path, source)
     assert [(row["model"], row["region"], row["input_per_mtok"]) for row in rows] == [
-        ("openai/gpt-5", "", "1.25"), ("openai/gpt-5", "eu", "1.5"), ("openai/gpt-5", "us", "1.375"),
+        ("openai/gpt-5", "", "1.25"),
+        ("openai/gpt-5", "eu", "1.5"),
+        ("openai/gpt-5", "us", "1.375"),
         ("openai/gpt-5-2025-08-07", "us", "9"),
     ]
 
@@ -275,13 +328,18 @@ def test_regional_keys_of_the_real_snapshot_become_region_rows(tmp_path: Path) -
         assert price(*sonnet, region) == ("3.6", "18"), region
     large = ("amazon-bedrock", "mistral/mistral-large-2402")
     assert (price(*large, ""), price(*large, "us-east-1"), price(*large, "eu-west-3")[0]) == (
-        ("4", "12"), ("4", "12"), "5.2")
+        ("4", "12"),
+        ("4", "12"),
+        "5.2",
+    )
     assert price("azure", "openai/gpt-5", "") == ("1.25", "10")
     assert price("azure", "openai/gpt-5", "eu") == ("1.375", "11")
     assert price("azure", "openai/gpt-5", "us") == ("1.375", "11")
     assert price("azure", "openai/gpt-5.1", "us-gov") == ("1.71875", "13.75")
     # the plain key stays the region-less row, whatever the lengths of the keys
-    assert prices[("amazon-bedrock", "openai/gpt-5.4", "")]["per_web_search"] == "0.012"  # bedrock_mantle/openai.gpt-5.4
+    assert (
+        prices[("amazon-bedrock", "openai/gpt-5.4", "")]["per_web_search"] == "0.012"
+    )  # bedrock_mantle/openai.gpt-5.4
     # a model LiteLLM prices only in a region has no region-less row
     assert ("amazon-bedrock", "zai/glm-5.3", "us") in prices and ("amazon-bedrock", "zai/glm-5.3", "") not in prices
     # no region for providers whose keys carry none
@@ -295,16 +353,23 @@ def test_rows_are_sorted_and_carry_one_effective_from(tmp_path: Path) -> None:
     def entry(provider: str) -> dict[str, object]:
         return {"litellm_provider": provider, "mode": "chat", "input_cost_per_token": 1e-06}
 
-    source = entries_json({"xai/grok-4": entry("xai"), "gpt-5": entry("openai"), "azure/o3": entry("azure"),
-                           "azure/gpt-5": entry("azure")})
+    source = entries_json(
+        {
+            "xai/grok-4": entry("xai"),
+            "gpt-5": entry("openai"),
+            "azure/o3": entry("azure"),
+            "azure/gpt-5": entry("azure"),
+        }
+    )
     rows = convert(tmp_path, source)
     assert [(row["provider"], row["model"]) for row in rows] == [
-        ("azure", "openai/gpt-5"), ("azure", "openai/o3"), ("openai", "openai/gpt-5"), ("xai", "xai/grok-4"),
+        ("azure", "openai/gpt-5"),
+        ("azure", "openai/o3"),
+        ("openai", "openai/gpt-5"),
+        ("xai", "xai/grok-4"),
     ]
     assert {row["effective_from"] for row in rows} == {"2020-01-01"}
-    assert {row["effective_from"] for row in convert(tmp_path, source, effective_from="2026-11-03")} == {
-        "2026-11-03"
-    }
+    assert {row["effective_from"] for row in convert(tmp_path, source, effective_from="2026-11-03")} == {"2026-11-03"}
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ while True:
 print(json.dumps(seen))
 """
 
+
 def _published_state(inst: Installation) -> dict[str, str]:
     """Every file of the serving installation -> hash of its bytes."""
     files = [inst.serving, *sorted(p for p in inst.serving.parent.rglob("*") if p.is_file())]
@@ -56,13 +57,15 @@ def _published_state(inst: Installation) -> dict[str, str]:
 
 def _versions(inst: Installation) -> tuple:
     return inst.serving_rows(
-        "select (select version from meta.publication), cast(sum(total_cost) as varchar), count(*) "
-        "from marts.fct_cost")[0]
+        "select (select version from meta.publication), cast(sum(total_cost) as varchar), count(*) from marts.fct_cost"
+    )[0]
 
 
 def _files(inst: Installation) -> dict[tuple[str, str], str]:
     """(table, partition) -> the Parquet file the serving file reads."""
-    return {(t, k): p for t, k, p in inst.serving_rows("select table_name, partition_key, path from meta.published_files")}
+    return {
+        (t, k): p for t, k, p in inst.serving_rows("select table_name, partition_key, path from meta.published_files")
+    }
 
 
 @dataclass
@@ -175,5 +178,13 @@ def test_a_blocking_check_on_the_engines_marts_stops_the_publication(stages: Sta
     failed = {(c["asset"], c["name"]) for c in blocked["checks"] if not c["passed"]}
     assert failed == {("fct_cost", "conservation")}
     [conservation] = [c for c in blocked["checks"] if c["name"] == "conservation"]
-    assert conservation["offending_rows"] == [{"arrival_date": "2026-11-04", "records_read": 2, "costed": 3,
-                                               "superseded": 0, "quarantined": 0, "unaccounted": -1}]
+    assert conservation["offending_rows"] == [
+        {
+            "arrival_date": "2026-11-04",
+            "records_read": 2,
+            "costed": 3,
+            "superseded": 0,
+            "quarantined": 0,
+            "unaccounted": -1,
+        }
+    ]

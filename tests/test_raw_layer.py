@@ -21,8 +21,9 @@ def _ingest(inst: Installation) -> None:
 
 def _layer(inst: Installation, table: str) -> list[tuple]:
     with duckdb.connect() as con:
-        return sorted(con.execute(f"select * from read_parquet('{table_glob(inst.root / 'raw', table)}')").fetchall(),
-                      key=repr)
+        return sorted(
+            con.execute(f"select * from read_parquet('{table_glob(inst.root / 'raw', table)}')").fetchall(), key=repr
+        )
 
 
 def _warehouse(inst: Installation, table: str) -> list[tuple]:
@@ -30,8 +31,11 @@ def _warehouse(inst: Installation, table: str) -> list[tuple]:
 
 
 def test_a_day_folder_holds_the_warehouse_rows_of_every_raw_table(installation: Installation) -> None:
-    installation.write_jsonl(DAY.isoformat(), "a.jsonl", [
-        usage_record("r1", "2026-11-04T23:00:00+00:00"), usage_record("r2", "2026-11-05T01:00:00Z"), "not json"])
+    installation.write_jsonl(
+        DAY.isoformat(),
+        "a.jsonl",
+        [usage_record("r1", "2026-11-04T23:00:00+00:00"), usage_record("r2", "2026-11-05T01:00:00Z"), "not json"],
+    )
     _ingest(installation)
     folder = day_dir(installation.root / "raw", DAY)
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{t}.parquet" for t in DAY_TABLES)

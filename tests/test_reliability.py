@@ -41,10 +41,11 @@ import pyarrow.parquet as pq
 import pytest
 from dagster._core.utils import make_new_run_id
 
-from orchestration.definitions import defs
 from meterline.errors import UsageError
 from meterline.ingest import MAX_LINE_BYTES, ingest_day, unreadable_folders
 from meterline.publish import parts_dir, publish
+from meterline.settings import REPO_ROOT, Settings
+from orchestration.definitions import defs
 from orchestration.instance import prepare_instance
 from orchestration.runs import (
     HOST_TAG,
@@ -53,7 +54,6 @@ from orchestration.runs import (
     fail_dead_runs,
     process_start,
 )
-from meterline.settings import REPO_ROOT, Settings
 from orchestration.status import day_states, status
 from tests.helpers import Installation, install, usage_record
 
@@ -248,8 +248,11 @@ def _run(inst: Installation, start: str) -> Run:
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = inst.run(start)
-    quarantine = dict(inst.warehouse_rows(
-        "select reason, count(*) from quarantine.rejected_usage where arrival_date = $day group by 1", {"day": D1}))
+    quarantine = dict(
+        inst.warehouse_rows(
+            "select reason, count(*) from quarantine.rejected_usage where arrival_date = $day group by 1", {"day": D1}
+        )
+    )
     return Run(code, err.getvalue(), inst.published() if inst.serving.exists() else {}, quarantine)
 
 

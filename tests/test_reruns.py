@@ -26,8 +26,15 @@ pytestmark = pytest.mark.pipeline
 CATALOG = "openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,"
 NEW_PRICE = "openai,x/new,LLM,2026-11-01,1,,,1,,,"
 D1, D2, D3 = "2026-11-05", "2026-11-06", "2026-11-07"
-TABLES = ["marts.fct_cost", "marts.cost_cube_hourly", "marts.cost_cube_daily", "marts.cost_cube_monthly",
-          "marts.cost_by_api_key_monthly", "quarantine.rejected_usage", "raw.usage_records"]
+TABLES = [
+    "marts.fct_cost",
+    "marts.cost_cube_hourly",
+    "marts.cost_cube_daily",
+    "marts.cost_cube_monthly",
+    "marts.cost_by_api_key_monthly",
+    "quarantine.rejected_usage",
+    "raw.usage_records",
+]
 
 
 @dataclass(frozen=True)

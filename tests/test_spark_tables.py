@@ -13,7 +13,8 @@ from meterline.spark_tables import _local_path, _view_sql
 
 def test_a_table_location_becomes_a_local_path() -> None:
     assert _local_path("file:/data/spark%20warehouse/marts.db/fct_cost", "marts.fct_cost") == Path(
-        "/data/spark warehouse/marts.db/fct_cost")
+        "/data/spark warehouse/marts.db/fct_cost"
+    )
     assert _local_path("/data/marts.db/fct_cost", "marts.fct_cost") == Path("/data/marts.db/fct_cost")
 
 
@@ -28,7 +29,10 @@ def test_partition_columns_are_typed_as_in_spark_and_columns_keep_spark_order(tm
         folder = tmp_path / f"key_bucket={bucket}"
         folder.mkdir()
         duckdb.sql(f"copy (select 'k{bucket}' as api_key_id) to '{folder / 'part-0.parquet'}' (format parquet)")
-    relation = {"columns": ["api_key_id", "key_bucket"], "files": str(tmp_path / "key_bucket=*" / "*.parquet"),
-                "hive_types": {"key_bucket": "VARCHAR"}}
+    relation = {
+        "columns": ["api_key_id", "key_bucket"],
+        "files": str(tmp_path / "key_bucket=*" / "*.parquet"),
+        "hive_types": {"key_bucket": "VARCHAR"},
+    }
     rows = duckdb.sql(f"{_view_sql(relation)} order by 1")
     assert rows.types == ["VARCHAR", "VARCHAR"] and rows.fetchall() == [("k0", "0"), ("k1", "1")]

@@ -21,12 +21,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from meterline.quality.results import BLOCKING, CheckResult
 from meterline.errors import UsageError
+from meterline.quality.results import BLOCKING, CheckResult
 
 SUMMARY_FILE = "dq_summary.json"
 LATEST = "latest"
@@ -39,7 +39,7 @@ PRINTED_ROWS = 5
 
 def folder_name(run_id: str, run_time: datetime) -> str:
     """``<run start, UTC>_<first 8 characters of the run id>``: sorts by time, safe on every filesystem."""
-    return f"{run_time.astimezone(timezone.utc):%Y-%m-%dT%H-%M-%SZ}_{run_id[:8]}"
+    return f"{run_time.astimezone(UTC):%Y-%m-%dT%H-%M-%SZ}_{run_id[:8]}"
 
 
 def run_folder(reports: Path, run_id: str, run_time: datetime) -> Path:
@@ -91,7 +91,7 @@ def _summary(folder: Path, run_id: str, run_time: datetime) -> dict[str, Any]:
     docs = folder / DATA_DOCS_DIR / "index.html"
     return {
         "run_id": run_id,
-        "run_time": run_time.astimezone(timezone.utc).isoformat(),
+        "run_time": run_time.astimezone(UTC).isoformat(),
         "partition": next((c["partition"] for c in checks if c["partition"]), None),
         "status": "blocked" if blocking else ("warnings" if warnings else "passed"),
         "blocking_failed": blocking,
@@ -124,9 +124,7 @@ def find_run(reports: Path, run: str | None) -> Path:
         latest = reports / LATEST
         return latest.resolve() if (latest / SUMMARY_FILE).is_file() else folders[-1]
     matches = [
-        folder
-        for folder in folders
-        if folder.name.startswith(run) or load_summary(folder)["run_id"].startswith(run)
+        folder for folder in folders if folder.name.startswith(run) or load_summary(folder)["run_id"].startswith(run)
     ]
     if not matches:
         raise UsageError(f"no report for run {run!r} in {reports} (newest: {folders[-1].name})")
@@ -164,8 +162,7 @@ def format_summary(summary: dict[str, Any], folder: Path) -> str:
     ]
     header = ["RESULT", "SEVERITY", "ASSET", "CHECK", "PARTITION", "OBSERVED"]
     body = [
-        [_result(c), c["severity"], c["asset"], c["name"], c["partition"] or "-", str(c["observed"])]
-        for c in shown
+        [_result(c), c["severity"], c["asset"], c["name"], c["partition"] or "-", str(c["observed"])] for c in shown
     ]
     lines += _table([header, *body])
     if dbt_passed:
@@ -181,9 +178,7 @@ def format_summary(summary: dict[str, Any], folder: Path) -> str:
             lines.append(f"      ... more rows in {folder / SUMMARY_FILE}")
     lines.append("")
     if summary["blocking_failed"]:
-        lines.append(
-            f"{summary['blocking_failed']} blocking checks failed: nothing from this run was published."
-        )
+        lines.append(f"{summary['blocking_failed']} blocking checks failed: nothing from this run was published.")
     else:
         warnings = summary["warnings"]
         lines.append(f"All blocking checks passed ({warnings} warning{'' if warnings == 1 else 's'}).")

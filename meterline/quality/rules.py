@@ -23,6 +23,8 @@ from typing import Any
 
 import duckdb
 
+from meterline.catalog import catalog_problems
+from meterline.contract import COSTS, MEASURES
 from meterline.quality.results import (
     BLOCKING,
     MAX_OFFENDING_ROWS,
@@ -31,8 +33,6 @@ from meterline.quality.results import (
     Scope,
     rows_as_dicts,
 )
-from meterline.catalog import catalog_problems
-from meterline.contract import COSTS, MEASURES
 
 CATALOG_ASSET = "raw/price_catalog"
 FCT_COST = "fct_cost"
@@ -476,9 +476,12 @@ def spend_jump(con: duckdb.DuckDBPyConnection, scope: Scope, factor: float, by: 
     the first arrival day ingested (which hold only late records), do not count."""
     table, keys = SPEND_SCOPES[by]
     key_list = ", ".join(keys)
-    rows = [] if not scope.event_days else _query(
-        con,
-        f"""
+    rows = (
+        []
+        if not scope.event_days
+        else _query(
+            con,
+            f"""
         with daily as (
             select {key_list}, cast(period_start as date) as day, sum(total_cost) as spend
             from marts.{table}
@@ -506,12 +509,13 @@ def spend_jump(con: duckdb.DuckDBPyConnection, scope: Scope, factor: float, by: 
         order by jump desc, {key_list}, day
         limit {MAX_OFFENDING_ROWS}
         """,
-        {
-            "days": list(scope.event_days),
-            "first": min(scope.event_days, default=None),
-            "last": max(scope.event_days, default=None),
-            "factor": str(Decimal(str(factor))),
-        },
+            {
+                "days": list(scope.event_days),
+                "first": min(scope.event_days, default=None),
+                "last": max(scope.event_days, default=None),
+                "factor": str(Decimal(str(factor))),
+            },
+        )
     )
     count = rows[0]["jumps"] if rows else 0
     for row in rows:

@@ -16,17 +16,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from meterline.quality.rules import COSTS
-from meterline.quality.report import DATA_DOCS_DIR, GX_DIR, locked
-from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
 from meterline.contract import BILLING_MODES, ENDPOINTS, MODEL_TYPES, PURPOSES
 from meterline.contract import USAGE_COUNTERS as COUNTERS
+from meterline.quality.report import DATA_DOCS_DIR, GX_DIR, locked
+from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
+from meterline.quality.rules import COSTS
 
 CHUNK_ROWS = 1_000_000
 KEY_COLUMN = "request_id"
@@ -72,7 +72,9 @@ def _raw_usage_expectations() -> list[Any]:
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="input_tokens", column_B="cached_and_cache_write_tokens", or_equal=True
         ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="output_tokens", column_B="reasoning_tokens", or_equal=True),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="output_tokens", column_B="reasoning_tokens", or_equal=True
+        ),
     ]
 
 
@@ -82,7 +84,10 @@ def _fct_cost_expectations() -> list[Any]:
     text = (*REQUIRED_TEXT, "model_type", "purpose", "endpoint")
     return [
         gxe.ExpectColumnValuesToBeUnique(column=KEY_COLUMN),
-        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in (*text, "created_at", "price_effective_from", *COST_SIGNS)),
+        *(
+            gxe.ExpectColumnValuesToNotBeNull(column=c)
+            for c in (*text, "created_at", "price_effective_from", *COST_SIGNS)
+        ),
         gxe.ExpectColumnValuesToBeInSet(column="billing_mode", value_set=list(BILLING_MODES)),
         gxe.ExpectColumnValuesToBeInSet(column="purpose", value_set=list(PURPOSES)),
         gxe.ExpectColumnValuesToBeInSet(column="model_type", value_set=list(MODEL_TYPES)),
@@ -91,11 +96,15 @@ def _fct_cost_expectations() -> list[Any]:
         *(gxe.ExpectColumnValuesToBeOfType(column=column, type_="int") for column in COUNTERS),
         *(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in (*COUNTERS, *COST_SIGNS)),
         gxe.ExpectColumnValuesToBeInSet(column="total_is_sum_of_parts", value_set=[True]),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="created_at", column_B="price_effective_from", or_equal=True),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="created_at", column_B="price_effective_from", or_equal=True
+        ),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="input_tokens", column_B="cached_and_cache_write_tokens", or_equal=True
         ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="output_tokens", column_B="reasoning_tokens", or_equal=True),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="output_tokens", column_B="reasoning_tokens", or_equal=True
+        ),
     ]
 
 
@@ -142,7 +151,10 @@ def _context(folder: Path) -> Any:
             "meterline",
             {
                 "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": f"../{DATA_DOCS_DIR}/"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": f"../{DATA_DOCS_DIR}/",
+                },
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
@@ -172,7 +184,6 @@ def _count(con: duckdb.DuckDBPyConnection, suite: Suite, days: list) -> int:
 
 
 def _batch(con: duckdb.DuckDBPyConnection, suite: Suite, days: list, chunk: int, chunks: int) -> Any:
-    import pandas as pd
 
     where = f"and hash({KEY_COLUMN}) % {chunks} = {chunk}" if chunks > 1 else ""
     table = con.sql(suite.sql.format(chunk=where), params={"days": days}).to_arrow_table()
@@ -237,13 +248,15 @@ def validate(
     rows = _count(con, suite, days)
     chunks = max(1, math.ceil(rows / chunk_rows))
     merged = _Merged()
-    run_time = datetime.now(timezone.utc)
+    run_time = datetime.now(UTC)
     with locked(folder):
         context = _context(folder)
         definition = _validation_definition(context, suite)
         for chunk in range(chunks):
             batch = _batch(con, suite, days, chunk, chunks)
-            run_id = RunIdentifier(run_name=f"{scope.partition or 'all'} chunk {chunk + 1} of {chunks}", run_time=run_time)
+            run_id = RunIdentifier(
+                run_name=f"{scope.partition or 'all'} chunk {chunk + 1} of {chunks}", run_time=run_time
+            )
             parameters = {"dataframe": batch}
             validation = definition.run(batch_parameters=parameters, result_format=PASS_FAIL_FORMAT, run_id=run_id)
             if not validation.success:

@@ -12,7 +12,7 @@ sensor's job (sensors.py).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -25,7 +25,7 @@ TRIGGER_TAG = "meterline/trigger"
 
 def previous_arrival_day(tick: datetime) -> date:
     """The arrival day (UTC) that ended before the tick at ``tick``."""
-    return tick.astimezone(timezone.utc).date() - timedelta(days=1)
+    return tick.astimezone(UTC).date() - timedelta(days=1)
 
 
 def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:

@@ -19,8 +19,8 @@ import json
 
 import dagster as dg
 
-from orchestration.automation.schedules import TRIGGER_TAG
 from meterline.settings import Settings
+from orchestration.automation.schedules import TRIGGER_TAG
 from orchestration.status import stale_days
 
 SENSOR_NAME = "late_arrival_files"

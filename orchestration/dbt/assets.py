@@ -1,6 +1,5 @@
 """The dbt models as Dagster assets, run for the window of arrival days of a run."""
 
-
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -8,9 +7,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
-from orchestration.quality import recording_dbt_tests
 from orchestration.dbt.resource import MeterlineDbtCli, meterline_dbt
 from orchestration.partitions import arrival_days
+from orchestration.quality import recording_dbt_tests
 from orchestration.resources import MeterlinePaths
 
 

@@ -12,8 +12,14 @@ from orchestration.quality import FCT_COST, QUARANTINE, RAW_USAGE, CheckRun, eva
 from orchestration.resources import MeterlinePaths
 
 
-def _fct_cost_check(name: str, description: str, compute: Callable[[CheckRun], CheckResult], *,
-                    deps: Iterable[dg.AssetKey] = (), source: str = "sql") -> dg.AssetChecksDefinition:
+def _fct_cost_check(
+    name: str,
+    description: str,
+    compute: Callable[[CheckRun], CheckResult],
+    *,
+    deps: Iterable[dg.AssetKey] = (),
+    source: str = "sql",
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=FCT_COST, name=name, blocking=True, description=description, additional_deps=list(deps))
     def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
         [result] = evaluate(context, paths, lambda run: [compute(run)], source=source)

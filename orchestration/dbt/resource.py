@@ -73,7 +73,9 @@ def _parse_inputs() -> str:
     # Not descending into target/, which holds a folder of dbt artifacts per run.
     tops = [top for top in DBT_PROJECT_DIR.iterdir() if top.name not in _NOT_PARSED]
     paths = [path for top in tops for path in (top.rglob("*") if top.is_dir() else [top]) if path.is_file()]
-    files = sorted((str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns) for path in paths)
+    files = sorted(
+        (str(path.relative_to(DBT_PROJECT_DIR)), path.stat().st_size, path.stat().st_mtime_ns) for path in paths
+    )
     versions = [importlib.metadata.version(package) for package in ("dbt-core", "dbt-duckdb")]
     environment = sorted(
         (key, value) for key, value in os.environ.items()

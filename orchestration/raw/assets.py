@@ -1,7 +1,6 @@
 """The ``raw`` group: the price catalog and the arrival days of landing files, in the warehouse and
 the Parquet raw layer."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -12,7 +11,6 @@ from meterline.ingest import day_folder, ingest_day, unreadable_folders
 from meterline.raw_layer import write_catalog, write_day
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
-
 
 RAW_TABLES = {
     "usage_records": "Valid usage records of each arrival day, typed, created_at in UTC.",
@@ -72,9 +70,7 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
         # The message's last line is what `meterline materialize` prints: every bad file, and the fix.
         raise UsageError(" ".join(unreadable))
     for table in RAW_TABLES:
-        yield dg.MaterializeResult(
-            asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)}
-        )
+        yield dg.MaterializeResult(asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)})
 
 
 @dg.asset(

@@ -16,9 +16,7 @@ from orchestration.resources import MeterlinePaths
     "(provider, model, region, effective_from). Blocking: the dbt models and the publication wait for it.",
 )
 def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
-    [result] = evaluate(
-        context, paths, lambda run: [rules.price_catalog_rules(run.con)], scope="none", raw_only=True
-    )
+    [result] = evaluate(context, paths, lambda run: [rules.price_catalog_rules(run.con)], scope="none", raw_only=True)
     return result
 
 

@@ -1,6 +1,5 @@
 """The ``serving_marts`` asset: publish the checked marts for BI readers."""
 
-
 import dagster as dg
 
 from meterline.publish import publish
