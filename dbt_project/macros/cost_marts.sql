@@ -11,10 +11,9 @@
   partition_date (internal: the serving file does not publish it).
 -#}
 
+{#- marts.md's measures: request_count, the usage counters and the costs (vars of dbt_project.yml). -#}
 {% macro cost_measures() -%}
-    {{ return(['request_count', 'input_tokens', 'cached_input_tokens', 'cache_write_tokens',
-               'output_tokens', 'reasoning_tokens', 'images', 'web_search_calls',
-               'input_cost', 'output_cost', 'other_cost', 'total_cost']) }}
+    {{ return(['request_count'] + var('usage_counters') + var('costs')) }}
 {%- endmacro %}
 
 {#- The type of a summed measure: money exact; request_count a BIGINT; the usage counters DECIMAL(38,0),

@@ -7,8 +7,7 @@
     {{ return({
         'fields': ['request_id', 'created_at', 'account_id', 'api_key_id', 'api_key_name', 'model',
                    'provider', 'region', 'endpoint', 'billing_mode'],
-        'counters': ['input_tokens', 'cached_input_tokens', 'cache_write_tokens', 'output_tokens',
-                     'reasoning_tokens', 'images', 'web_search_calls'],
+        'counters': var('usage_counters'),
     }) }}
 {%- endmacro %}
 
