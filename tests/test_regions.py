@@ -116,7 +116,7 @@ class Runs:
 @pytest.fixture(scope="module")
 def runs(module_installation: Installation) -> Iterator[Runs]:
     inst = module_installation
-    inst.write_catalog(*(",".join([p, m, "LLM", since, i, c, w, o, "", "", web, region])
+    inst.write_catalog(*(f"{p},{m},LLM,{since},{i},{c},{w},{o},,,{web},{region}"
                          for p, m, since, (i, c, w, o, web), region in PRICES))  # fmt: skip
     inst.write_jsonl(D1, "a.jsonl", RECORDS)
     first = inst.run(D1)
