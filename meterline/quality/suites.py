@@ -3,12 +3,11 @@
 GX validates pandas batches backed by Arrow, fetched from DuckDB holding only
 the columns a suite needs (GX 1.24's SQL datasource fails on DuckDB). A large
 scope is validated in chunks of about :data:`CHUNK_ROWS` rows, split by a hash
-of ``request_id`` so that every copy of an id lands in the same chunk (which
-keeps the uniqueness expectation exact). Each chunk's validation result is
+of ``request_id``. Each chunk's validation result is
 stored in the run's GX project under the report folder and rendered into its
 Data Docs; the chunk results are merged into one :class:`CheckResult`.
-Row-by-row rules live here; set-level and money rules are exact SQL
-(meterline.quality.rules).
+Row-by-row rules live here; set-level rules (request_id's uniqueness among them) and
+money rules are exact SQL (meterline.quality.rules).
 """
 
 from __future__ import annotations
@@ -83,7 +82,6 @@ def _fct_cost_expectations() -> list[Any]:
 
     text = (*REQUIRED_TEXT, "model_type", "purpose", "endpoint")
     return [
-        gxe.ExpectColumnValuesToBeUnique(column=KEY_COLUMN),
         *(
             gxe.ExpectColumnValuesToNotBeNull(column=c)
             for c in (*text, "created_at", "price_effective_from", *COST_SIGNS)

@@ -55,7 +55,7 @@ FCT_COST_CHECKS = [
     ),
     _fct_cost_check(
         suites.FCT_COST.name,
-        "Great Expectations suite on fct_cost's rebuilt event days: unique request_id, known "
+        "Great Expectations suite on fct_cost's rebuilt event days: required fields, known "
         "enums, counters and costs >= 0, total = input + output + other, price_effective_from <= "
         "created_at. Blocking.",
         lambda run: suites.validate(run.con, suites.FCT_COST, run.scope, run.folder),
