@@ -33,11 +33,11 @@ from dashboard.csv_export import COLUMNS, api_key_csv
 from dashboard.formatting import change, literal, money, rounded
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
-from orchestration.cli import main
 from meterline.sample import (  # RENAMED_TO: a comma, quotes, non-ASCII
     RENAMED_TO,
     generate_landing,
 )
+from orchestration.cli import main
 from tests.helpers import Installation
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
@@ -481,9 +481,7 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
         (r["account_id"], r["api_key_id"], r["api_key_name"]): (int(r["request_count"]), Decimal(r["total_cost"]))
         for r in named
     }
-    assert shown == {
-        (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
-    }
+    assert shown == {(a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()}
     assert RENAMED_TO in {row[4] for row in rows}
 
     nasty = ['a "quoted", name', "line\nbreak", " spaces ", "=SUM(A1)", "数据团队 🚀", "C:\\ci\\nightly", None, ""]
@@ -499,7 +497,7 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
     made_up = made_up.assign(**{c: 0 for c in COLUMNS if c not in made_up and not c.endswith("_cost")})
     made_up = made_up.assign(**{c: Decimal(0) for c in ("input_cost", "output_cost", "other_cost")})
     back = list(csv.reader(io.StringIO(api_key_csv(made_up, window).decode("utf-8-sig"), newline="")))[1:]
-    assert [row[4] for row in back] == [name or "" for name in nasty]
+    assert [row[4] for row in back] == [("'" + name if name == "=SUM(A1)" else name or "") for name in nasty]
     assert [Decimal(row[-1]) for row in back] == list(made_up["total_cost"])
     assert back[0][-1] == "0.000000000000000000"  # no exponent notation
 
