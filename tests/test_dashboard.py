@@ -410,7 +410,7 @@ def test_a_missing_serving_file_is_named(
     missing = tmp_path / "nowhere" / "meterline.duckdb"
     monkeypatch.setenv("METERLINE_SERVING", str(missing))
     at = open_page()
-    assert at.error[0].value.startswith(f"The serving file {missing} does not exist")
+    assert at.error[0].value.startswith(f"The serving file {literal(str(missing))} does not exist")
     assert main(["dashboard", "--port", "8599"]) == 2
     err = capsys.readouterr().err
     assert err == f"meterline: error: serving file {missing} does not exist; run meterline demo or materialize first\n"
