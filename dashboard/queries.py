@@ -122,6 +122,9 @@ class ServingReader:
             self._con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as error:
             raise ServingUnreadable("is not a DuckDB database (damaged, or replaced by another file)") from error
+        # costs() answers per (filters, window, by) for this reader's life (one page run, one publication):
+        # two sections asking the same (the cost-over-time chart stacked by model, and cost by model) query once.
+        self._costs: dict[tuple[Filters, Window, tuple[str, ...]], pd.DataFrame] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -146,6 +149,11 @@ class ServingReader:
         total first (by period first when grouped by period), with the averages; no rows when nothing matches."""
         if window.grain != filters.grain:
             raise ValueError(f"window grain {window.grain} is not the filters' grain {filters.grain}")
+        if (filters, window, by) not in self._costs:
+            self._costs[(filters, window, by)] = self._costs_query(filters, window, by)
+        return self._costs[(filters, window, by)].copy()
+
+    def _costs_query(self, filters: Filters, window: Window, by: tuple[str, ...]) -> pd.DataFrame:
         if unknown := set(by) - {"period_start", *DIMENSIONS}:
             raise ValueError(f"cannot group by {sorted(unknown)}")
         conditions, params = ["period_start >= ?", "period_start < ?"], [window.first, window.end]
