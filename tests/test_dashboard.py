@@ -228,12 +228,13 @@ def test_a_day_range_and_an_account_set_the_cards_and_the_comparison_window(serv
     at = open_page()
     run(at.radio(key="granularity").set_value("Day"))
     last = day(last_usage(served))
-    days = at.date_input(key="range:daily")
-    assert days.label == "Days (UTC)" and days.value == (last.date(), last.date())
+    days = at.selectbox(key="range:daily:from"), at.selectbox(key="range:daily:to")
+    assert [box.label for box in days] == ["From day (UTC)", "To day (UTC)"]
+    assert [box.value for box in days] == [last, last]
     assert_cards(at, payg(served, last, day(last, 1))[()], payg(served, day(last, -1), last).get(()))
 
     account = max(payg(served, day(last, -1), day(last, 1), ("account_id",)).items(), key=lambda i: i[1].total_cost)
-    days.set_value((day(last, -1).date(), last.date()))
+    days[0].set_value(day(last, -1))
     run(at.selectbox(key="account").set_value(account[0][0]))
     now = payg(served, day(last, -1), day(last, 1), account=account[0][0])[()]
     before = payg(served, day(last, -3), day(last, -1), account=account[0][0]).get(())
@@ -271,7 +272,8 @@ def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> N
     models = tuple(sorted(models_used, key=lambda m: models_used[m].total_cost, reverse=True)[i][0] for i in range(3))
     at = open_page()
     run(at.radio(key="granularity").set_value("Day"))
-    at.date_input(key="range:daily").set_value((day(serving_first_period(served)).date(), last.date()))
+    at.selectbox(key="range:daily:from").set_value(day(serving_first_period(served)))
+    at.selectbox(key="range:daily:to").set_value(last)
     run(at.multiselect(key="api_keys").set_value(list(keys)))
     run(at.multiselect(key="models").set_value(list(models)))
     window = (day(serving_first_period(served)), day(last, 1))
