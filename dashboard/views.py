@@ -50,6 +50,18 @@ COST_SORTS = {
     "Requests, low to high": ("request_count", True),
 }
 TIME_FORMATS = {"monthly": "%Y-%m", "daily": "%b %d", "hourly": "%b %d %H:00"}
+# Axis ticks on period starts only (a day axis ticked every 6 hours repeated "Oct 28" four times): the interval
+# of the grain, stepped so that about MAX_TICKS labels show.
+TICK_STEPS = {"monthly": ("month", (1, 2, 3, 6, 12)), "daily": ("day", (1, 2, 7, 14, 28)),
+              "hourly": ("hour", (1, 2, 3, 6, 12, 24, 48))}  # fmt: skip
+MAX_TICKS = 12
+
+
+def period_ticks(window: Window) -> dict[str, object]:
+    """Vega-Lite's tickCount for a UTC time axis over `window`: the grain's interval, every `step` periods."""
+    interval, steps = TICK_STEPS[window.grain]
+    step = next((step for step in steps if window.periods / step <= MAX_TICKS), steps[-1])
+    return {"interval": interval, "step": step}
 
 
 def with_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -184,7 +196,9 @@ def stacked_periods(
                 "start:T",
                 title=f"{unit} (UTC)",
                 scale=alt.Scale(type="utc", domain=domain),
-                axis=alt.Axis(format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True),
+                axis=alt.Axis(
+                    format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True, tickCount=period_ticks(window)
+                ),
             ),
             x2="end:T",
             y=alt.Y("low:Q", title="Share of cost" if normalize else "Cost (USD)", axis=y_axis),
