@@ -8,14 +8,17 @@ copies it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from html import escape
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import streamlit as st
 
 from dashboard.filters import KEY_VIEW, resolve, seed, show_notices, sidebar_filters
-from dashboard.queries import ServingReader
+from dashboard.formatting import literal
+from dashboard.queries import ServingReader, ServingUnreadable
 from dashboard.view import TABS, View, parse, quoted, to_params
 from dashboard.views import (
     cost_by_api_key,
@@ -72,7 +75,7 @@ def copy_link_html(view: View, where: str) -> str:
     button = (
         f'<button type="button" class="meterline-copy-link" id="copy-link-{where}" '
         f'data-query="{escape(query_string(view), quote=True)}" title="Copy a link to this view">'
-        "Copy link</button><span class=\"meterline-copied\" aria-live=\"polite\"></span>"
+        'Copy link</button><span class="meterline-copied" aria-live="polite"></span>'
     )
     return COPY_STYLE + button + COPY_SCRIPT
 
@@ -146,15 +149,37 @@ def page(reader: ServingReader) -> None:
         st.session_state["written_params"] = params
 
 
+LOG = logging.getLogger("meterline.dashboard")
+FIX = (
+    "Publish it again with `meterline materialize` (or `meterline demo` for the sample), or point "
+    "`METERLINE_SERVING` at the published serving file and restart `meterline dashboard`."
+)
+
+
+def serving_problem(serving: Path, problem: str) -> str:
+    """The page's whole message when the serving file cannot be read: what is wrong, which file, what to do."""
+    return f"The serving file {literal(str(serving))} {problem}. {FIX}"
+
+
 def main() -> None:
     st.set_page_config(page_title="Cost analysis · meterline", layout="wide")
+    # An error the page does not expect shows Streamlit's generic message, never a traceback with server paths
+    # (the server's console has it); the errors it expects from the serving file are said in words below.
+    st.set_option("client.showErrorDetails", "none")
     serving = Settings.from_env().serving
-    if not serving.is_file():
-        st.title("Cost analysis")
-        st.error(f"The serving file {serving} does not exist: run `meterline demo` or `meterline materialize` first.")
-        return
-    with ServingReader(serving) as reader:
-        page(reader)
+    body = st.empty()  # on an error, the message replaces whatever the run had drawn
+    try:
+        if not serving.exists():
+            raise ServingUnreadable("does not exist")
+        if not serving.is_file():
+            raise ServingUnreadable("is not a file")
+        with ServingReader(serving) as reader, body.container():
+            page(reader)
+    except ServingUnreadable as error:
+        LOG.warning("serving file %s %s", serving, error.problem, exc_info=error.__cause__)
+        with body.container():
+            st.title("Cost analysis")
+            st.error(serving_problem(serving, error.problem), icon=":material/error:")
 
 
 main()

@@ -5,6 +5,13 @@ Encoding: UTF-8 with a byte-order mark (so Excel reads non-ASCII key names right
 quoted, quotes doubled), CRLF line ends. Costs are the exact decimal values (no rounding, no exponent);
 a key without a name has an empty name field. Every row carries the period it sums, half-open and UTC:
 ``period_start <= created_at < period_end`` (ISO 8601, e.g. ``2026-11-01T00:00:00Z``).
+
+Formula injection (OWASP, "CSV Injection"): a text field (a key name, a key id, an account id) that starts
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would run as a formula in Excel, LibreOffice or
+Google Sheets (``=HYPERLINK(...)`` leaking other cells, ``=cmd|...`` running a program). Such a field is
+written with a leading ``'``, so the spreadsheet shows it as text and the value stays readable
+(``'=SUM(A1)``); a reader of the file removes that one ``'`` to get the name back. Numbers are never
+prefixed: counts and costs are written from numbers, and a negative number is not a formula.
 """
 
 from __future__ import annotations
@@ -36,11 +43,20 @@ COLUMNS = (
     "total_cost",
 )
 BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list: a cell starting so is read as a formula
+TEXT_PREFIX = "'"
+
+
+def neutralised(text: str) -> str:
+    """`text` as a spreadsheet shows it as text: a leading ``'`` when it starts like a formula."""
+    return TEXT_PREFIX + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _field(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, str):
+        return neutralised(value)
     return "" if pd.isna(value) else str(value)
 
 

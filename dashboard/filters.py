@@ -10,13 +10,14 @@ keeps the keys and models that have usage in it.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import datetime
 
 import streamlit as st
 
 from dashboard.formatting import NO_NAME, literal
 from dashboard.periods import (
     GRAINS,
+    UNIT_NAMES,
     Window,
     period_count,
     period_label,
@@ -29,6 +30,7 @@ from dashboard.view import Requested, View, clamp, keep_known, quoted, regrain
 ALL_ACCOUNTS = "All accounts"
 GRAIN_LABELS = {suffix: label for label, suffix in GRAINS.items()}
 KEY_VIEW, KEY_NOTICES = "view", "notices"
+RANGE_KEYS = {grain: (f"range:{grain}:from", f"range:{grain}:to") for grain in GRAINS.values()}
 
 
 def key_label(key_id: str, name: str | None) -> str:
@@ -75,23 +77,20 @@ def resolve(reader: ServingReader, asked: Requested) -> tuple[View, list[str]] |
     return replace(view, detail_model=asked.detail_model, detail_provider=asked.detail_provider), notices
 
 
-def _months(grain: str, first: datetime, last: datetime, window: Window) -> Window:
+def _periods(grain: str, first: datetime, last: datetime, window: Window) -> Window:
+    """From and To boxes over every period with data (months, or days). A box applies its pick at once: a click,
+    or typing a period (``2026-11-03``) and Enter. (Streamlit 1.67's date range input applies typed dates only on
+    blur or Escape, never on Enter: docs/dashboard.md.)"""
     options = [shift(first, grain, i) for i in range(period_count(first, last, grain))]
-    seed("range:monthly:from", window.first)
-    seed("range:monthly:to", window.last)
+    unit = UNIT_NAMES[grain]
+    keys = RANGE_KEYS[grain]
+    seed(keys[0], window.first)
+    seed(keys[1], window.last)
     start, end = st.columns(2)
-    label = lambda p: period_label(p, grain)
-    picked_first = start.selectbox("From month (UTC)", options, format_func=label, key="range:monthly:from")
-    picked_last = end.selectbox("To month (UTC)", options, format_func=label, key="range:monthly:to")
+    label = lambda p: period_label(p, grain)  # noqa: E731
+    picked_first = start.selectbox(f"From {unit} (UTC)", options, format_func=label, key=keys[0])
+    picked_last = end.selectbox(f"To {unit} (UTC)", options, format_func=label, key=keys[1])
     return Window(grain, min(picked_first, picked_last), max(picked_first, picked_last))
-
-
-def _days(grain: str, first: datetime, last: datetime, window: Window) -> Window:
-    picked = st.date_input(  # a range: its value is a tuple (seeding it through Session State warns)
-        "Days (UTC)", (window.first.date(), window.last.date()), min_value=first.date(), max_value=last.date(), format="YYYY-MM-DD", key="range:daily"
-    )
-    days: list[date] = sorted(picked) if picked else [window.first.date()]  # one day while the second is picked
-    return Window(grain, datetime.combine(days[0], time()), datetime.combine(days[-1], time()))
 
 
 def _hours(grain: str, first: datetime, last: datetime, window: Window) -> Window:
@@ -104,9 +103,7 @@ def _hours(grain: str, first: datetime, last: datetime, window: Window) -> Windo
     return Window(grain, hours[0], hours[-1])
 
 
-RANGE_WIDGETS = {"monthly": _months, "daily": _days, "hourly": _hours}
-RANGE_KEYS = {"monthly": ("range:monthly:from", "range:monthly:to"), "daily": ("range:daily",),
-              "hourly": ("range:hourly:from", "range:hourly:to")}  # fmt: skip
+RANGE_WIDGETS = {"monthly": _periods, "daily": _periods, "hourly": _hours}
 
 
 def _pickable(
@@ -184,4 +181,3 @@ def show_notices(notices: list[str]) -> None:
     """The notices of this run (a link's values that were ignored, picks dropped), each text inert."""
     for notice in dict.fromkeys(notices):
         st.warning(literal(notice), icon=":material/info:")
-

@@ -36,6 +36,26 @@ ALTERNATIVE_GRAINS = ("daily", "monthly")  # provider_alternatives_<grain> has n
 AVERAGE_SCALE = Decimal("1e-18")  # the scale of the marts' averages (exact_divide in dbt_project/macros/money.sql)
 
 
+class ServingUnreadable(Exception):
+    """The serving file cannot be read as a publication: `problem` says what is wrong, for the page (it names
+    no path: DuckDB's own message, with the paths of the Parquet files behind the views, is the cause)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _unreadable(error: duckdb.Error) -> ServingUnreadable:
+    """What a DuckDB error met while reading a publication means for its reader."""
+    if isinstance(error, duckdb.CatalogException):
+        return ServingUnreadable("does not hold the published tables (schema marts, meta.publication)")
+    if isinstance(error, duckdb.IOException):
+        return ServingUnreadable("refers to Parquet files that are missing (moved or deleted)")
+    if isinstance(error, duckdb.InvalidInputException):
+        return ServingUnreadable("refers to Parquet files that are damaged (not valid Parquet)")
+    return ServingUnreadable(f"could not be read ({type(error).__name__})")
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the page's filters select: a grain (table suffix), one account or all, API keys and models
@@ -98,7 +118,13 @@ class ServingReader:
     version it opened, and a new publication replaces the file atomically."""
 
     def __init__(self, path: Path) -> None:
-        self._con = duckdb.connect(str(path), read_only=True)
+        try:
+            self._con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as error:
+            raise ServingUnreadable("is not a DuckDB database (damaged, or replaced by another file)") from error
+        # costs() answers per (filters, window, by) for this reader's life (one page run, one publication):
+        # two sections asking the same (the cost-over-time chart stacked by model, and cost by model) query once.
+        self._costs: dict[tuple[Filters, Window, tuple[str, ...]], pd.DataFrame] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -106,16 +132,28 @@ class ServingReader:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self._con.close()
 
+    def _rows(self, sql: str, params: list[object] | None = None) -> tuple[list[tuple], list[str]]:
+        """The rows and column names of `sql`; a failure to read the publication is a ServingUnreadable."""
+        try:
+            cursor = self._con.execute(sql, params or [])
+            return cursor.fetchall(), [column[0] for column in cursor.description]
+        except duckdb.Error as error:
+            raise _unreadable(error) from error
+
     def _frame(self, sql: str, params: list[object]) -> pd.DataFrame:
-        cursor = self._con.execute(sql, params)
-        rows = cursor.fetchall()
-        return pd.DataFrame.from_records(rows, columns=[column[0] for column in cursor.description])
+        rows, columns = self._rows(sql, params)
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     def costs(self, filters: Filters, window: Window, by: tuple[str, ...] = ()) -> pd.DataFrame:
         """Every measure summed over `window` per group of `by` (``period_start`` and/or dimensions), largest
         total first (by period first when grouped by period), with the averages; no rows when nothing matches."""
         if window.grain != filters.grain:
             raise ValueError(f"window grain {window.grain} is not the filters' grain {filters.grain}")
+        if (filters, window, by) not in self._costs:
+            self._costs[(filters, window, by)] = self._costs_query(filters, window, by)
+        return self._costs[(filters, window, by)].copy()
+
+    def _costs_query(self, filters: Filters, window: Window, by: tuple[str, ...]) -> pd.DataFrame:
         if unknown := set(by) - {"period_start", *DIMENSIONS}:
             raise ValueError(f"cannot group by {sorted(unknown)}")
         conditions, params = ["period_start >= ?", "period_start < ?"], [window.first, window.end]
@@ -142,14 +180,16 @@ class ServingReader:
     def period_bounds(self, grain: str) -> tuple[datetime, datetime] | None:
         """The first and the last period with data at `grain`; None when the marts are empty."""
         sql = f"SELECT min(period_start), max(period_start) FROM {table_name('cost_overview', grain)}"
-        first, last = self._con.execute(sql).fetchall()[0]
+        first, last = self._rows(sql)[0][0]
         return None if first is None else (first, last)
 
     def accounts(self) -> list[str]:
         sql = f"SELECT DISTINCT account_id FROM {table_name('cost_overview', 'monthly')} ORDER BY 1"
-        return [account for (account,) in self._con.execute(sql).fetchall()]
+        return [account for (account,) in self._rows(sql)[0]]
 
-    def _used(self, column: str, account: str | None, window: Window | None, other: tuple[str, tuple[str, ...]]) -> list:
+    def _used(
+        self, column: str, account: str | None, window: Window | None, other: tuple[str, tuple[str, ...]]
+    ) -> list:
         """Distinct `column` (api_key_id with its name, or model) with usage of `account` (None: all) in
         `window` (None: at any time), among the rows whose `other` column is one of its values (when any)."""
         other_column, other_values = other
@@ -164,8 +204,9 @@ class ServingReader:
         if other_values:
             conditions.append(f"list_contains(?::VARCHAR[], {other_column})")
             params.append(list(other_values))
-        sql = f"SELECT DISTINCT {selected} FROM {table_name(mart, grain)} WHERE {' AND '.join(conditions)} ORDER BY {order}"
-        return self._con.execute(sql, params).fetchall()
+        where = " AND ".join(conditions)
+        sql = f"SELECT DISTINCT {selected} FROM {table_name(mart, grain)} WHERE {where} ORDER BY {order}"
+        return self._rows(sql, params)[0]
 
     def api_keys(
         self, account: str | None, window: Window | None = None, models: tuple[str, ...] = ()
@@ -181,7 +222,7 @@ class ServingReader:
     def has_table(self, name: str) -> bool:
         """Whether schema marts of the serving file has table or view `name`."""
         sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = ?"
-        return self._con.execute(sql, [name]).fetchall()[0][0] > 0
+        return self._rows(sql, [name])[0][0][0] > 0
 
     def alternatives(self, filters: Filters, window: Window) -> pd.DataFrame | None:
         """``provider_alternatives_<grain>`` summed over `window` per model, provider and alternative provider
@@ -206,5 +247,4 @@ class ServingReader:
 
     def published_at(self) -> datetime | None:
         """When the version being read was published (UTC)."""
-        rows = self._con.execute("SELECT max(published_at) FROM meta.publication").fetchall()
-        return rows[0][0]
+        return self._rows("SELECT max(published_at) FROM meta.publication")[0][0][0]

