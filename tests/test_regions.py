@@ -43,8 +43,13 @@ PRICES = [
     ("amazon-bedrock", CLAUDE, "2020-01-01", ("3.3", "0.33", "4.125", "16.5", "0"), "us"),
     ("anthropic", CLAUDE, "2020-01-01", ("3", "0.3", "3.75", "15", "0.01"), ""),
 ]
-USAGE = {"input_tokens": 1000, "cached_input_tokens": 400, "cache_write_tokens": 100, "output_tokens": 200,
-         "web_search_calls": 1}
+USAGE = {
+    "input_tokens": 1000,
+    "cached_input_tokens": 400,
+    "cache_write_tokens": 100,
+    "output_tokens": 200,
+    "web_search_calls": 1,
+}
 U = usage_record
 RECORDS = [
     U("no_region", f"{D1}T11:00:00Z", usage=USAGE),
@@ -162,8 +167,11 @@ def test_alternatives_price_the_same_requests_at_every_other_provider(runs: Runs
     for grain, period in (("daily", datetime(2026, 11, 5)), ("monthly", datetime(2026, 11, 1))):
         rows = runs.inst.serving_records(f"select * from marts.provider_alternatives_{grain}")
         found = {
-            (row["account_id"], row["model"], row["provider"], row["alternative_provider"]):
-                (row["request_count"], row["actual_cost"], row["alternative_cost"])
+            (row["account_id"], row["model"], row["provider"], row["alternative_provider"]): (
+                row["request_count"],
+                row["actual_cost"],
+                row["alternative_cost"],
+            )
             for row in rows
         }
         assert found == expected, grain
@@ -192,5 +200,8 @@ def test_alternatives_exceeding_the_marts_block_publication(runs: Runs) -> None:
         failed = _check(runs.blocked_summary, f"provider_alternatives_{grain}", "alternatives_within_marts")
         assert (failed["passed"], failed["severity"], failed["observed"]) == (False, "blocking", 1)
         assert failed["offending_rows"][0]["problem"] == f"request_count {counts} in provider_model_details_{grain}"
-    assert not [c for c in runs.blocked_summary["checks"]
-                if not c["passed"] and c["severity"] == "blocking" and c["name"] != "alternatives_within_marts"]
+    assert not [
+        c
+        for c in runs.blocked_summary["checks"]
+        if not c["passed"] and c["severity"] == "blocking" and c["name"] != "alternatives_within_marts"
+    ]
