@@ -16,6 +16,7 @@ from orchestration.progress import captured
 
 # Progress per day and step on the console; Dagster's DEBUG events stay in the event log.
 PROGRESS_LOGGING = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+LOG_FILE = "run.log"
 DEMO_START = date(2026, 11, 1)
 DEMO_DAYS = 3
 DEMO_ROWS_PER_DAY = 2_000
@@ -97,7 +98,8 @@ def failed_blocking_checks(events: list) -> list[str]:
 def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     """Run the main job for arrival days [start, end] in this process; 0 on success. The terminal
     shows a line per step (orchestration/progress.py); the whole log, dbt's included, goes to
-    ``$METERLINE_REPORTS/logs/<start time>_<run id>.log`` (``verbose``: to the terminal too)."""
+    ``run.log`` in the run's report folder, ``$METERLINE_REPORTS/<run start>_<run id>/`` (``verbose``: to
+    the terminal too)."""
     settings = Settings.from_env()
     check_window(start, end)
     check_catalog(settings.prices)
@@ -123,22 +125,25 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
             print(f"meterline: materializing arrival days {start} .. {end} on {settings.engine} (warehouse {where})")
             job = defs.resolve_job_def(MAIN_JOB)
             run_id = str(uuid.uuid4())
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            log_path = settings.reports / "logs" / f"{stamp}_{run_id}.log"
-            print(f"meterline: run {run_id}; its whole log: {log_path}", flush=True)
-            with captured(log_path, verbose=verbose) as progress:
-                result = job.execute_in_process(
-                    instance=instance,
-                    run_config=PROGRESS_LOGGING,
-                    run_id=run_id,
-                    tags={
-                        ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-                        ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-                        **process_tags(),
-                    },
-                    raise_on_error=False,
-                )
-            print(f"meterline: {progress.summary()} (details: meterline dq-report)")
+            print(f"meterline: run {run_id}", flush=True)
+            # The whole log goes to the run's report folder, named by the run's start once it has one.
+            log_path = settings.reports / f".run-{run_id}.log"
+            try:
+                with captured(log_path, verbose=verbose) as progress:
+                    result = job.execute_in_process(
+                        instance=instance,
+                        run_config=PROGRESS_LOGGING,
+                        run_id=run_id,
+                        tags={
+                            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+                            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                            **process_tags(),
+                        },
+                        raise_on_error=False,
+                    )
+            finally:
+                log = _keep_log(instance, settings, run_id, log_path)
+            print(f"meterline: {progress.summary()} (meterline dq-report); the run's whole log: {log}")
     except WarehouseLockedError as exc:
         print(f"meterline: error: {exc}", file=sys.stderr)
         return 1
@@ -152,6 +157,17 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     for line in failed_blocking_checks(result.all_events):
         print(f"meterline: {line}", file=sys.stderr)
     return 1
+
+
+def _keep_log(instance, settings: Settings, run_id: str, log_path: Path) -> Path:
+    """Move the run's log into its report folder ($METERLINE_REPORTS/<run start>_<run id>/run.log)."""
+    from meterline.quality import report
+
+    record = instance.get_run_record_by_id(run_id)
+    started = record.create_timestamp if record else datetime.now(UTC)
+    kept = report.run_folder(settings.reports, run_id, started) / LOG_FILE
+    os.replace(log_path, kept)
+    return kept
 
 
 def demo(*, verbose: bool = False) -> int:

@@ -416,7 +416,8 @@ def test_key_names_are_current_and_survive_csv_quoting(published: Installation, 
 @pytest.mark.pipeline
 def test_region_is_the_records_region_once_fct_cost_has_it(published: Installation, exported: Path) -> None:
     has_region = published.serving_rows(
-        "select count(*) from information_schema.columns where table_name = 'fct_cost' and column_name = 'region'"
+        "select count(*) from information_schema.columns "
+        "where table_schema = 'marts' and table_name = 'fct_cost' and column_name = 'region'"
     ) == [(1,)]
     regions = {r["ProviderName"]: r["RegionId"] for r in read_csv(exported)}
     assert regions["amazon-bedrock"] == ("us" if has_region else "")

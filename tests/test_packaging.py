@@ -27,10 +27,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv*", "data", "target", "logs", "build", "__pycache__", ".pytest_cache", "*.egg-info"
     ))  # fmt: skip
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), "."],
-        cwd=source, check=True, capture_output=True,
-    )  # fmt: skip
+    # The PEP 517 hook pip calls for `pip install .`, called directly: no pip needed (a uv venv has none).
+    build = "import sys; from setuptools.build_meta import build_wheel; build_wheel(sys.argv[1])"
+    subprocess.run([sys.executable, "-c", build, str(out)], cwd=source, check=True, capture_output=True)
     [built] = out.glob("meterline-*.whl")
     return built
 
