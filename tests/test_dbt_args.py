@@ -65,7 +65,7 @@ def _prepare_manifest(clone: Path, **env: str) -> tuple[int, list[str]]:
 @pytest.mark.subprocess
 def test_the_project_is_parsed_again_only_when_what_dbt_reads_changed(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
-    for folder in ("orchestration", "dbt_project"):
+    for folder in ("meterline", "orchestration", "dbt_project"):  # the code that finds and parses the project
         shutil.copytree(
             REPO_ROOT / folder, clone / folder, ignore=shutil.ignore_patterns("target", "logs", "__pycache__")
         )
