@@ -130,8 +130,8 @@ def _acquire(fd: int, path: Path, warehouse: Path, wait: float, on_wait: Callabl
 
 def _wait_for_file(warehouse: Path, deadline: float, wait: float, on_wait: Callable[[str], None] | None) -> None:
     """Wait until no process holds DuckDB's own lock on the warehouse file. The flock is free as soon
-    as a run's process dies, but a child it started (dbt, killed with its parent only when dbt next
-    writes to it) may hold the file for a few more seconds."""
+    as a run's process dies; the dbt it started dies with it (meterline-dbt, meterline/dbt_child.py)
+    a moment later, and a plain dbt (an installation without that entry point) only once it notices."""
     announced = False
     while warehouse.exists():
         try:

@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from dagster_dbt import DbtCliResource, DbtProject
 
+from meterline.dbt_child import dbt_path
 from meterline.settings import DBT_PROJECT_DIR
 from orchestration.internals import DBT_PYTHON_VERSION, using_dagster_dev
 
 if TYPE_CHECKING:
     from packaging.version import Version
 
-# The dbt installed beside this Python (a venv's bin/ need not be on PATH).
-_VENV_DBT = Path(sys.executable).with_name("dbt")
-DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") or "dbt")
+# The dbt installed beside this Python (a venv's bin/ need not be on PATH), started through
+# meterline-dbt, which makes it die with the run that started it (meterline/dbt_child.py); plain
+# dbt in an environment installed before that entry point existed.
+_CHILD = Path(sys.executable).with_name("meterline-dbt")
+DBT_EXECUTABLE = str(_CHILD) if _CHILD.exists() else dbt_path()
 
 # Where dbt writes its artifacts (the manifest, partial parse, one folder per run): dbt's own
 # DBT_TARGET_PATH, relative to the project, as dbt and dagster-dbt read it; default target/.
