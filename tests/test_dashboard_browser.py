@@ -120,7 +120,24 @@ def settle(driver, seconds: float = 60) -> None:
             and not d.find_elements(By.CSS_SELECTOR, '[data-stale="true"]')
         )
     )
-    time.sleep(2.5)  # charts and tables finish drawing
+    _until_still(driver)  # charts and tables finish drawing
+
+
+# What changes while Streamlit and Vega still draw: the elements, the charts' canvases and their sizes.
+_DRAWING = """return [document.getElementsByTagName('*').length,
+  Array.from(document.querySelectorAll('canvas, svg, [data-testid="stDataFrame"]'))
+    .map(e => e.tagName + e.clientWidth + 'x' + e.clientHeight).join(),
+  document.body.innerText.length].join('|');"""
+
+
+def _until_still(driver, poll: float = 0.25, still_for: int = 3, at_most: float = 10) -> None:
+    """Wait until the page has not changed for ``still_for`` polls in a row (at most ``at_most`` s)."""
+    deadline, last, still = time.monotonic() + at_most, None, 0
+    while still < still_for and time.monotonic() < deadline:
+        time.sleep(poll)
+        now = driver.execute_script(_DRAWING)
+        still = still + 1 if now == last else 0
+        last = now
 
 
 def cards(driver) -> list[str]:
