@@ -50,3 +50,18 @@ UNIT_PRICES = (
 )
 # Published tables whose Parquet files hold more than the marts.md columns: what only the exports read.
 EXPORT_ONLY_COLUMNS = {"fct_cost": UNIT_PRICES}
+
+# marts.md: one row per period (period_start) and these dimensions in each family of aggregate marts
+# (<family>_hourly, _daily, _monthly); the blocking check one_row_per_group holds every mart to it.
+MART_GRAINS = {
+    "cost_cube": ("account_id", "api_key_id", "api_key_name", "model", "provider", "model_type", "purpose"),
+    "cost_overview": ("account_id",),
+    "cost_by_model": ("account_id", "model"),
+    "cost_by_type": ("account_id", "model_type", "purpose"),
+    "cost_by_api_key": ("account_id", "api_key_id", "api_key_name"),
+    "cost_by_provider": ("account_id", "provider"),
+    "provider_model_details": ("account_id", "provider", "model"),
+    "provider_alternatives": ("account_id", "model", "provider", "alternative_provider"),
+}
+# A mart row never has these NULL.
+MART_REQUIRED = ("period_start", "account_id")

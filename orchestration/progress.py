@@ -69,7 +69,10 @@ class Progress:
     def _dagster(self, level: str, step: str, message: str) -> None:
         verdict = message.split(" ", 1)[0]
         if verdict in ("passed", "FAILED", "WARNING") and message[len(verdict) :].startswith(" ["):
-            self.checks[{"passed": "passed", "FAILED": "failed", "WARNING": "warnings"}[verdict]] += 1
+            # "passed [blocking] 23 x one_row_per_group: ..." stands for 23 checks that passed.
+            times = re.match(r"\S+ \[\w+\] (\d+) x ", message)
+            count = int(times.group(1)) if times else 1
+            self.checks[{"passed": "passed", "FAILED": "failed", "WARNING": "warnings"}[verdict]] += count
             if verdict != "passed" and not self.verbose:
                 self.show(message)
             return

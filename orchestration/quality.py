@@ -163,9 +163,18 @@ def evaluate(
         _record(context, folder, [_error_result(context, spec, exc) for spec in context.check_specs], source)
         raise
     _record(context, folder, results, source)
+    # A line per result that failed or warned; the passes of a multi-mart op in one line (each log
+    # line is an event in Dagster's storage; every result is in the report and the check results).
+    passed = [result for result in results if result.passed]
     for result in results:
-        verdict = "passed" if result.passed else ("FAILED" if result.blocks else "WARNING")
-        context.log.info(f"{verdict} [{result.severity}] {result.asset} {result.name}: {result.summary}")
+        if not result.passed or len(passed) == 1:
+            verdict = "passed" if result.passed else ("FAILED" if result.blocks else "WARNING")
+            context.log.info(f"{verdict} [{result.severity}] {result.asset} {result.name}: {result.summary}")
+    if len(passed) > 1:
+        names, severities = sorted({r.name for r in passed}), sorted({r.severity for r in passed})
+        context.log.info(
+            f"passed [{'/'.join(severities)}] {len(passed)} x {'/'.join(names)}: {', '.join(r.asset for r in passed)}"
+        )
     return [to_dagster(result, folder) for result in results]
 
 

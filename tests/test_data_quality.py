@@ -29,6 +29,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from meterline.contract import MART_GRAINS
 from meterline.errors import UsageError
 from meterline.publish import parts_dir
 from meterline.quality import report, rules, suites
@@ -322,6 +323,32 @@ def test_the_checks_pass_on_the_published_warehouse(warehouse: duckdb.DuckDBPyCo
     assert rules.no_negative_cost(warehouse, SCOPE).passed
     assert rules.conservation(warehouse, SCOPE).passed
     assert suites.validate(warehouse, suites.FCT_COST, SCOPE, tmp_path).passed
+    marts = [f"{family}_{grain}" for family in MART_GRAINS for grain in ("hourly", "daily", "monthly")
+             if family != "provider_alternatives" or grain != "hourly"]  # fmt: skip
+    assert all(rules.one_row_per_group(warehouse, SCOPE, mart).passed for mart in marts)
+
+
+def test_a_second_row_for_a_group_or_a_row_without_account_in_a_mart_fails(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    # The same day, account and model twice (each half of the cost: the sums still reconcile).
+    warehouse.execute("""
+        insert into marts.cost_by_model_daily
+        select * from marts.cost_by_model_daily where period_start = timestamp '2026-11-02' limit 1""")
+    result = rules.one_row_per_group(warehouse, SCOPE, "cost_by_model_daily")
+    assert (result.passed, result.severity, result.observed) == (False, BLOCKING, 2)
+    [row] = result.offending_rows
+    assert row["period_start"].startswith("2026-11-02") and row["rows_found"] == 2
+    assert row["problem"] == "more than one row for (period_start, account_id, model)"
+    assert "2 rows of cost_by_model_daily break its grain" in result.summary
+    # A row without an account, in a month no run republishes: found all the same.
+    warehouse.execute("""
+        insert into marts.cost_overview_monthly
+        select * replace (null as account_id, timestamp '2020-01-01' as period_start)
+        from marts.cost_overview_monthly limit 1""")
+    result = rules.one_row_per_group(warehouse, SCOPE, "cost_overview_monthly")
+    assert (result.passed, result.observed) == (False, 1)
+    assert result.offending_rows[0]["problem"] == "a NULL in period_start or account_id"
 
 
 def test_a_duplicate_request_id_in_fct_cost_fails(warehouse: duckdb.DuckDBPyConnection) -> None:

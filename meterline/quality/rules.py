@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from meterline.catalog import catalog_problems
-from meterline.contract import COSTS, MEASURES
+from meterline.contract import COSTS, MART_GRAINS, MART_REQUIRED, MEASURES
 from meterline.quality.results import (
     BLOCKING,
     MAX_OFFENDING_ROWS,
@@ -253,6 +253,62 @@ def _period_filter(column: str, grain: str) -> str:
 GRAIN_UNITS = {"hourly": "hour", "daily": "day", "monthly": "month"}
 
 
+def _scope_params(scope: Scope, grain: str) -> dict[str, Any]:
+    if grain == "hourly":
+        return {"days": list(scope.event_days)}
+    return {"months": sorted({day.replace(day=1) for day in scope.event_days})}
+
+
+def one_row_per_group(con: duckdb.DuckDBPyConnection, scope: Scope, table: str) -> CheckResult:
+    """marts.md, for an aggregate mart: one row per period and group (its family's dimensions,
+    MART_GRAINS) over the periods the run republishes, and no row anywhere without its period or
+    account (a row without a period is in no period a run republishes: the whole table is read
+    for those, one column each, which DuckDB answers from its statistics)."""
+    family, grain = table.rsplit("_", 1)
+    group = ", ".join(("period_start", *MART_GRAINS[family]))
+    missing = " or ".join(f"{column} is null" for column in MART_REQUIRED)
+    rows = _query(
+        con,
+        f"""
+        with problems as (
+            select cast(period_start as varchar) as period_start, 'more than one row for ({group})' as problem,
+                   count(*) as rows_found, concat_ws(' / ', {", ".join(MART_GRAINS[family])}) as group_values
+            from marts.{table}
+            where {_period_filter("period_start", grain)}
+            group by {group}
+            having count(*) > 1
+            union all
+            select cast(period_start as varchar), 'a NULL in {" or ".join(MART_REQUIRED)}', count(*), null
+            from marts.{table}
+            where {missing}
+            group by 1
+        )
+        select *, sum(rows_found) over () as problem_rows from problems
+        order by period_start nulls first, group_values
+        limit {MAX_OFFENDING_ROWS}
+        """,
+        _scope_params(scope, grain),
+    )
+    count = rows[0]["problem_rows"] if rows else 0
+    for row in rows:
+        del row["problem_rows"]
+    summary = (
+        f"{count} rows of {table} break its grain (first: {rows[0]['period_start']} {rows[0]['problem']}"
+        f"{': ' + rows[0]['group_values'] if rows[0]['group_values'] else ''})"
+        if rows
+        else f"{table} has one row per ({group}) in the republished periods, none without {' or '.join(MART_REQUIRED)}"
+    )
+    return CheckResult(
+        name="one_row_per_group",
+        asset=table,
+        severity=BLOCKING,
+        passed=not rows,
+        observed=count,
+        summary=summary,
+        offending_rows=rows,
+    )
+
+
 def reconciliation(con: duckdb.DuckDBPyConnection, scope: Scope, tables: list[str]) -> list[CheckResult]:
     """marts.md, for each aggregate mart in ``tables``: over the periods the run republishes, the sum
     of each measure per period equals the same sum over fct_cost (payg), and total_cost = input_cost
@@ -262,11 +318,7 @@ def reconciliation(con: duckdb.DuckDBPyConnection, scope: Scope, tables: list[st
         grain_tables = [table for table in tables if table.rsplit("_", 1)[1] == grain]
         if not grain_tables:
             continue
-        params = (
-            {"days": list(scope.event_days)}
-            if grain == "hourly"
-            else {"months": sorted({day.replace(day=1) for day in scope.event_days})}
-        )
+        params = _scope_params(scope, grain)
         con.execute(
             f"""
             create or replace temp table expected_totals as

@@ -1,5 +1,5 @@
 """The checks on what dbt built: fct_cost's blocking checks, every aggregate mart's reconciliation
-with fct_cost (one step), the alternatives' bounds (one step), and the warnings on the quarantine,
+with fct_cost (one step), the alternatives' bounds (one step), every mart's grain (one step), and the warnings on the quarantine,
 on spend jumps and on missing regional prices."""
 
 from collections.abc import Callable, Iterable, Iterator
@@ -64,68 +64,63 @@ FCT_COST_CHECKS = [
 ]
 
 
-def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
-    """One op checking every aggregate mart against fct_cost (payg), exactly, for the periods
-    the run rebuilt; a blocking check result per mart."""
+def _marts_check(
+    op_name: str,
+    check_name: str,
+    description: str,
+    mart_keys: Iterable[dg.AssetKey],
+    compute: Callable[[CheckRun, list[str]], list[CheckResult]],
+) -> dg.AssetChecksDefinition:
+    """One op checking several marts for the periods the run rebuilt: a blocking check result per mart.
+    No additional_deps on fct_cost: it comes from the same dbt step as the marts, and a dependency
+    would make the op wait for (and be skipped by) fct_cost's own rules."""
     keys = sorted(mart_keys, key=lambda key: key.to_user_string())
 
     @dg.multi_asset_check(
-        name="marts_reconcile_with_fct_cost",
-        specs=[
-            dg.AssetCheckSpec(
-                "reconciles_with_fct_cost",
-                asset=key,
-                blocking=True,
-                # No additional_deps on fct_cost: it comes from the same dbt step as the marts, and a
-                # dependency would make this op wait for (and be skipped by) fct_cost's own rules.
-                description="marts.md: per period, every measure sums exactly to fct_cost (payg) and "
-                "total_cost = input_cost + output_cost + other_cost on every row. Blocking.",
-            )
-            for key in keys
-        ],
+        name=op_name,
+        specs=[dg.AssetCheckSpec(check_name, asset=key, blocking=True, description=description) for key in keys],
     )
-    def marts_reconcile_with_fct_cost(
-        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
-    ) -> Iterator[dg.AssetCheckResult]:
-        yield from evaluate(
-            context,
-            paths,
-            lambda run: rules.reconciliation(run.con, run.scope, [key.to_user_string() for key in keys]),
-        )
+    def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> Iterator[dg.AssetCheckResult]:
+        yield from evaluate(context, paths, lambda run: compute(run, [key.to_user_string() for key in keys]))
 
-    return marts_reconcile_with_fct_cost
+    return _check
+
+
+def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    """Every aggregate mart against fct_cost (payg), exactly, in one op."""
+    return _marts_check(
+        "marts_reconcile_with_fct_cost",
+        "reconciles_with_fct_cost",
+        "marts.md: per period, every measure sums exactly to fct_cost (payg) and "
+        "total_cost = input_cost + output_cost + other_cost on every row. Blocking.",
+        mart_keys,
+        lambda run, tables: rules.reconciliation(run.con, run.scope, tables),
+    )
 
 
 def build_alternatives_check(alternative_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
-    """One op checking provider_alternatives_<grain> against the marts of the same grain, for the
-    periods the run rebuilt; a blocking check result per table."""
-    keys = sorted(alternative_keys, key=lambda key: key.to_user_string())
-
-    @dg.multi_asset_check(
-        name="alternatives_within_marts",
-        specs=[
-            dg.AssetCheckSpec(
-                "alternatives_within_marts",
-                asset=key,
-                blocking=True,
-                # No additional_deps, as for the reconciliation: the marts come from the same dbt step.
-                description="marts.md, Cheaper providers: request_count and actual_cost never exceed the same "
-                "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
-                "alternative_cost exactly; never a provider compared with itself. Blocking.",
-            )
-            for key in keys
-        ],
+    """provider_alternatives_<grain> against the marts of the same grain, in one op."""
+    return _marts_check(
+        "alternatives_within_marts",
+        "alternatives_within_marts",
+        "marts.md, Cheaper providers: request_count and actual_cost never exceed the same "
+        "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
+        "alternative_cost exactly; never a provider compared with itself. Blocking.",
+        alternative_keys,
+        lambda run, tables: [rules.alternatives_within_marts(run.con, run.scope, table) for table in tables],
     )
-    def alternatives_within_marts(
-        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
-    ) -> Iterator[dg.AssetCheckResult]:
-        yield from evaluate(
-            context,
-            paths,
-            lambda run: [rules.alternatives_within_marts(run.con, run.scope, key.to_user_string()) for key in keys],
-        )
 
-    return alternatives_within_marts
+
+def build_grain_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    """Every aggregate mart's grain, in one op (it replaced 69 dbt tests that read whole marts)."""
+    return _marts_check(
+        "marts_one_row_per_group",
+        "one_row_per_group",
+        "marts.md: one row per period and group in the periods the run republishes; no row without "
+        "its period_start or account_id. Blocking.",
+        mart_keys,
+        lambda run, tables: [rules.one_row_per_group(run.con, run.scope, table) for table in tables],
+    )
 
 
 @dg.asset_check(
@@ -194,6 +189,7 @@ def build_dbt_checks(published_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChe
         *FCT_COST_CHECKS,
         build_reconciliation_check(aggregate_marts),
         build_alternatives_check(alternatives),
+        build_grain_check(marts),
         regional_price_missing,
         unpriced_records,
         quarantine_share,
