@@ -1,5 +1,10 @@
 """Operations (issue 5): the nightly schedule, the late-files sensor, backfills, the single-writer
-lock, ``meterline status`` and the code location ``dagster dev`` loads. Real runs, real instance."""
+lock, ``meterline status`` and the code location ``dagster dev`` loads. Real runs, real instance.
+
+The pipeline tests share two installations holding the same two arrival days (module fixtures):
+``turns``, where a ``meterline`` process and a call in this process materialize them one by one,
+taking turns on the lock, while a third call gives up on it; ``backfill``, where one run
+materializes both, and on which the late-files sensor then ticks."""
 
 from __future__ import annotations
 

@@ -227,7 +227,7 @@ def test_the_dead_runs_sensor_marks_failed_a_run_whose_process_is_gone(installat
     assert fail_dead_runs(instance) == []  # once
 
 
-# --- the pipeline, one installation through five runs -------------------------------------------
+# --- the pipeline, one installation through five runs and a killed one --------------------------
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ def _failed_publish(inst: Installation) -> dict[str, Any]:
     return {"raised": raised, "new_dirs": _version_dirs(inst) - before, "leftovers": leftovers}
 
 
-# --- kill -9, a stage of the pipeline scenario -----------------------------------------------------------------------------------
+# --- kill -9, a stage of the pipeline scenario ------------------------------------------------
 
 
 def _children(pid: int) -> list[int]:
