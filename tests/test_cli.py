@@ -1,16 +1,21 @@
 """`meterline materialize` on the terminal: bad arguments and settings print one line naming the
-problem (exit code 2); a run shows a line per step and keeps its whole log in a file."""
+problem (exit code 2), in this process and from the installed console script; the progress lines a
+run shows. A real run's terminal and log file: test_operations (its run shares the module's runs)."""
 
 from __future__ import annotations
 
 import io
-import re
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from meterline.settings import REPO_ROOT
 from orchestration.cli import main
 from orchestration.progress import Progress
-from tests.helpers import Installation, usage_record
+from tests.helpers import Installation
 
 
 @pytest.mark.parametrize(
@@ -105,19 +110,13 @@ def test_progress_shows_steps_dbt_quarters_and_failed_checks_only() -> None:
     assert progress.summary() == "checks: 24 passed, 0 failed, 1 warnings"
 
 
-@pytest.mark.pipeline
-def test_a_run_shows_a_line_per_step_and_keeps_the_whole_log_in_a_file(
-    installation: Installation, capsys: pytest.CaptureFixture[str]
-) -> None:
-    installation.write_catalog("openai,openai/gpt-test,LLM,2020-01-01,2,,,8,,,")
-    installation.write_jsonl("2026-11-05", "a.jsonl", [usage_record("r1", "2026-11-05T10:00:00Z")])
-    assert main(["materialize", "--from", "2026-11-05", "--to", "2026-11-05"]) == 0
-    out = capsys.readouterr().out
-    assert len(out.splitlines()) <= 15, out
-    assert "arrival day 2026-11-05: 1 files" in out and "models and tests done" in out
-    assert re.search(r"checks: [1-9]\d* passed, 0 failed, 0 warnings", out), out
-    # This run's log, in its report folder (earlier tests' runs may have left theirs beside it).
-    [log] = [path for path in installation.reports.glob("*/run.log") if str(path) in out]
-    text = log.read_text(encoding="utf-8")
-    assert re.search(r"OK created sql \w+ model marts\.fct_cost", text)  # dbt's own log: in the file only
-    assert "OK created" not in out
+@pytest.mark.subprocess
+def test_the_console_script_exits_with_the_code_of_the_command(installation: Installation) -> None:
+    """The installed ``meterline`` script, a process of its own: its exit code is main's (the
+    in-process tests above check main's)."""
+    installation.write_catalog()
+    meterline = Path(sys.executable).with_name("meterline")
+    done = subprocess.run([str(meterline), "materialize", "--from", "2026-11-06", "--to", "2026-11-05"],
+                          cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == "meterline: error: --from 2026-11-06 is after --to 2026-11-05"

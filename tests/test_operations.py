@@ -1,13 +1,24 @@
 """Operations (issue 5): the nightly schedule, the late-files sensor, backfills, the single-writer
-lock, ``meterline status`` and the code location ``dagster dev`` loads. Real runs, real instance."""
+lock, ``meterline status`` and the code location ``dagster dev`` loads. Real runs, real instance.
+
+The pipeline tests share two installations holding the same two arrival days (module fixtures):
+``turns``, where a ``meterline`` process and a call in this process materialize them one by one,
+taking turns on the lock, while a third call gives up on it; ``backfill``, where one run
+materializes both, and on which the late-files sensor then ticks."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,12 +28,15 @@ import pytest
 import yaml
 
 from meterline.errors import UsageError
-from meterline.locking import lock_path, warehouse_lock
+from meterline.locking import TIMEOUT_ENV, lock_path, warehouse_lock
 from meterline.settings import INSTANCE_TEMPLATE, REPO_ROOT, Settings
 from orchestration.automation.schedules import DELAY_ENV, SCHEDULE_NAME, TRIGGER_TAG, build_nightly_schedule
 from orchestration.automation.sensors import SENSOR_NAME
+from orchestration.cli import main
 from orchestration.definitions import WAREHOUSE_TAG, defs, meterline_job
 from orchestration.instance import prepare_instance
+from orchestration.internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from orchestration.runs import PID_TAG
 from orchestration.status import day_states, print_status
 from tests.helpers import Installation, install, usage_record
 
@@ -34,27 +48,26 @@ D1, D2, D3 = "2026-11-01", "2026-11-02", "2026-11-03"
 UTC = UTC
 
 
-def _write_three_days(inst: Installation) -> None:
-    """Three arrival days that depend on each other: a record arriving a day late, a correction
-    delivered the next day, an offset crossing midnight, a key renamed on the last day."""
+def _write_two_days(inst: Installation) -> None:
+    """Two arrival days that depend on each other: an offset crossing midnight into the day of the
+    price change, a record arriving a day late, a correction delivered the next day, a key renamed on
+    the last day. The bad line is on the first day, so the second day's run is clean (no warning)."""
     inst.write_catalog(*CATALOG)
     inst.write_jsonl(D1, "a.jsonl", [
         usage_record("r1", "2026-11-01T10:00:00Z"),
         usage_record("r2", "2026-11-01T23:30:00-02:00"),
+        "not json",
     ])  # fmt: skip
     inst.write_jsonl(D2, "a.jsonl", [
         usage_record("r3", "2026-11-02T05:00:00Z"),
         usage_record("r1", "2026-11-01T10:00:00Z", usage={"input_tokens": 2000, "output_tokens": 500}),
         usage_record("r4", "2026-11-02T06:00:00Z", billing_mode="subscription"),
-        "not json",
-    ])  # fmt: skip
-    inst.write_jsonl(D3, "a.jsonl", [
         usage_record("r5", "2026-11-01T12:00:00Z"),
-        usage_record("r6", "2026-11-03T01:00:00Z", api_key_name="Prod key v2"),
+        usage_record("r6", "2026-11-02T07:00:00Z", api_key_name="Prod key v2"),
     ])  # fmt: skip
 
 
-# What the three days cost: r1 as corrected at the old price, r2 r3 r4 r6 at the new one, r5 old.
+# What the two days cost: r1 as corrected at the old price, r2 r3 r4 r6 at the new one, r5 old.
 EXPECTED_REQUESTS = 6
 EXPECTED_TOTAL = Decimal("0.008") + 4 * Decimal("0.0075") + Decimal("0.006")
 
@@ -68,6 +81,24 @@ def _cli(*args: str, env: dict[str, str] | None = None, stderr=subprocess.PIPE) 
         [sys.executable, "-m", "orchestration.cli", *args],
         cwd=REPO_ROOT, env=env or dict(os.environ), stdout=subprocess.PIPE, stderr=stderr, text=True,
     )  # fmt: skip
+
+
+def _call(*args: str) -> tuple[int, str, str]:
+    """``meterline ARGS`` in this process: its exit code, what it printed on stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def _settings_env() -> dict[str, str]:
+    """The environment that points at the current installation (to re-enter it in a later test)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("METERLINE_") or k == "DAGSTER_HOME"}
+
+
+def _enter(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
 # --- the nightly schedule --------------------------------------------------------------------------
@@ -105,39 +136,39 @@ def test_the_schedule_delay_comes_from_the_environment(monkeypatch: pytest.Monke
 
 @pytest.mark.pipeline
 def test_a_late_file_triggers_one_rerun_of_exactly_its_day(
-    installation: Installation, capsys: pytest.CaptureFixture[str]
+    backfill: Backfill, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    installation.write_catalog(*CATALOG)
-    installation.write_jsonl(D1, "a.jsonl", [usage_record("r1", "2026-11-01T10:00:00Z")])
-    installation.write_jsonl(D2, "a.jsonl", [usage_record("r2", "2026-11-02T10:00:00Z")])
-    assert installation.run(D1) == 0
+    _enter(backfill.env, monkeypatch)  # D1 and D2 materialized (the backfill below), D3 never run
+    inst = backfill.inst
+    assert backfill.code == 0
+    inst.write_jsonl(D3, "a.jsonl", [usage_record("r7", "2026-11-03T10:00:00Z")])
     instance = _instance()
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
-    states = lambda: {s.day.isoformat(): s.state for s in day_states(instance, installation.landing)}  # noqa: E731
+    states = lambda: {s.day.isoformat(): s.state for s in day_states(instance, inst.landing)}  # noqa: E731
 
     quiet = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     assert quiet.run_requests == []
-    assert states() == {D1: "materialized", D2: "never run"}
+    assert states() == {D1: "materialized", D2: "materialized", D3: "never run"}
 
-    late = installation.write_jsonl(D1, "b.jsonl", [usage_record("r9", "2026-11-01T11:00:00Z")])
+    late = inst.write_jsonl(D1, "b.jsonl", [usage_record("r9", "2026-11-01T11:00:00Z")])
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=quiet.cursor))
     [request] = first.run_requests
     assert (request.partition_key, request.tags[TRIGGER_TAG]) == (D1, "late-files")
-    assert states() == {D1: "stale", D2: "never run"}
+    assert states() == {D1: "stale", D2: "materialized", D3: "never run"}
 
     again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor))
     assert again.run_requests == []
 
     # Another change to the same day is a new trigger, once.
-    installation.write_jsonl(D1, "b.jsonl", [usage_record("r9", "2026-11-01T11:00:00Z", model="openai/other")])
+    inst.write_jsonl(D1, "b.jsonl", [usage_record("r9", "2026-11-01T11:00:00Z", model="openai/other")])
     os.utime(late, (time.time() + 5, time.time() + 5))
     changed = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=again.cursor))
     [second] = changed.run_requests
     assert second.partition_key == D1 and second.run_key != request.run_key
 
-    print_status(instance, installation.landing)
+    print_status(instance, inst.landing)
     out = capsys.readouterr().out
-    assert f"{D1}   stale" in out and f"{D2}   never run" in out
+    assert f"{D1}   stale" in out and f"{D2}   materialized" in out and f"{D3}   never run" in out
     assert "last run:" in out and "SUCCESS" in out
 
 
@@ -153,72 +184,139 @@ def test_a_missing_landing_folder_fails_naming_it_and_the_day_shows_failed(
     assert [(s.day.isoformat(), s.state) for s in day_states(_instance(), installation.landing)] == [(D1, "failed")]
 
 
-# --- backfills and concurrent runs -----------------------------------------------------------------
+# --- two calls taking turns, and a backfill of the same days --------------------------------------
 
 
-@pytest.mark.pipeline
-def test_a_backfill_of_several_days_equals_running_them_one_by_one(
-    roots: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    backfill = install(roots / "backfill", monkeypatch)
-    _write_three_days(backfill)
-    assert backfill.run(D1, D3) == 0
-    in_one_run = backfill.published()
+@dataclass(frozen=True)
+class Turns:
+    """Arrival days D1 then D2 materialized one by one by two calls taking turns on the lock: a
+    ``meterline`` process (D1), then a call in this process (D2) that waited for it; meanwhile, a
+    third call with a 1-second lock timeout was refused."""
 
-    one_by_one = install(roots / "function", monkeypatch)
-    _write_three_days(one_by_one)
-    for day in (D1, D2, D3):
-        assert one_by_one.run(day) == 0
-    day_by_day = one_by_one.published()
-
-    assert "fct_cost" in in_one_run and "cost_overview_daily" in in_one_run
-    assert in_one_run == day_by_day
-    assert len(in_one_run["fct_cost"]) == EXPECTED_REQUESTS
+    inst: Installation
+    pid: int  # the process's
+    process: tuple[int, str]  # its exit code and stderr
+    refused: tuple[int, str, str]  # exit code, stdout and stderr of the call given up on the lock
+    waited: tuple[int, str, str]  # the same of the call that waited, then ran D2
+    runs: list  # the instance's run records, by start time
+    published: dict[str, list[tuple]]
 
 
-@pytest.mark.pipeline
-@pytest.mark.subprocess
-def test_two_concurrent_materialize_calls_take_turns(installation: Installation) -> None:
-    _write_three_days(installation)
-    logs = [installation.root / f"run{i}.err" for i in (1, 2)]
-    # Hold the lock while both start, so both must wait for it, then for each other.
-    with warehouse_lock(installation.warehouse, holder="the test"):
-        procs = [_cli("materialize", "--from", D1, "--to", D3, stderr=log.open("w")) for log in logs]
-        deadline = time.monotonic() + 300
-        while not all("waiting up to" in log.read_text() for log in logs):
-            assert time.monotonic() < deadline, "the two calls never waited for the lock"
-            assert all(p.poll() is None for p in procs), [log.read_text()[-2000:] for log in logs]
-            time.sleep(0.5)
-    for proc, log in zip(procs, logs, strict=True):
+@dataclass(frozen=True)
+class Backfill:
+    inst: Installation
+    env: dict[str, str]
+    code: int
+    published: dict[str, list[tuple]]
+
+
+def _holder_pid(inst: Installation) -> int | None:
+    try:
+        return json.loads(lock_path(inst.warehouse).read_text() or "{}").get("pid")
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_for(condition, proc: subprocess.Popen, log: Path, what: str) -> None:
+    deadline = time.monotonic() + 300
+    while not condition():
+        assert time.monotonic() < deadline, what
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def turns(roots: Path) -> Iterator[Turns]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        inst = install(roots / "module", monkeypatch)
+        _write_two_days(inst)
+        log = inst.root / "process.err"
+        # Hold the lock while the process starts, so that it must wait for it.
+        with warehouse_lock(inst.warehouse, holder="the test"):
+            proc = _cli("materialize", "--from", D1, "--to", D1, stderr=log.open("w"))
+            _wait_for(lambda: "waiting up to" in log.read_text(), proc, log, "the process never waited for the lock")
+        _wait_for(lambda: _holder_pid(inst) == proc.pid, proc, log, "the process never took the lock")
+        with pytest.MonkeyPatch.context() as impatient:
+            impatient.setenv(TIMEOUT_ENV, "1")
+            refused = _call("materialize", "--from", D1, "--to", D2)
+        waited = _call("materialize", "--from", D2, "--to", D2)
         proc.communicate(timeout=600)
-        assert proc.returncode == 0, log.read_text()[-3000:]
-        assert "held by pid" in log.read_text()
-
-    runs = sorted(_instance().get_run_records(), key=lambda r: r.start_time)
-    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
-    assert runs[0].end_time <= runs[1].start_time  # one after the other, never at once
-    assert installation.warehouse_rows("select count(*), sum(total_cost) from marts.fct_cost") == [
-        (EXPECTED_REQUESTS, EXPECTED_TOTAL)
-    ]
-    assert installation.warehouse_rows(
-        "select arrival_date::varchar, count(*) from raw.usage_records group by 1 order by 1"
-    ) == [(D1, 2), (D2, 3), (D3, 2)]
-    assert installation.serving_rows("select count(*), sum(total_cost) from marts.fct_cost") == [
-        (EXPECTED_REQUESTS, EXPECTED_TOTAL)
-    ]
+        runs = sorted(_instance().get_run_records(), key=lambda r: r.start_time)
+        yield Turns(inst, proc.pid, (proc.returncode, log.read_text()), refused, waited, runs, inst.published())
 
 
+@pytest.fixture(scope="module")
+def backfill(roots: Path) -> Iterator[Backfill]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        inst = install(roots / "backfill", monkeypatch)
+        _write_two_days(inst)
+        code = inst.run(D1, D2)
+        yield Backfill(inst, _settings_env(), code, inst.published())
+
+
+@pytest.mark.pipeline
 @pytest.mark.subprocess
-def test_a_locked_warehouse_fails_in_one_line_naming_the_lock_and_its_holder(installation: Installation) -> None:
-    installation.write_catalog(*CATALOG)
-    with warehouse_lock(installation.warehouse, holder="meterline reprice (test)"):
-        proc = _cli("materialize", "--from", D1, "--to", D1, env={**os.environ, "METERLINE_LOCK_TIMEOUT": "1"})
-        _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 1
+def test_a_backfill_of_several_days_equals_running_them_one_by_one(backfill: Backfill, turns: Turns) -> None:
+    assert backfill.code == 0
+    day_by_day = turns.published  # D1, then D2, each in a run of its own
+    assert "fct_cost" in backfill.published and "cost_overview_daily" in backfill.published
+    assert backfill.published == day_by_day
+    assert len(backfill.published["fct_cost"]) == EXPECTED_REQUESTS
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess
+def test_two_concurrent_materialize_calls_take_turns(turns: Turns) -> None:
+    code, err = turns.process
+    assert code == 0, err[-3000:]
+    assert f"held by pid {os.getpid()}" in err and "(the test," in err  # the process waited for the test
+    code, _, err = turns.waited
+    assert code == 0, err[-3000:]
+    assert "waiting up to" in err and f"held by pid {turns.pid}" in err  # this call waited for the process
+
+    runs = turns.runs
+    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
+    assert [r.dagster_run.tags[PID_TAG] for r in runs] == [str(turns.pid), str(os.getpid())]
+    assert runs[0].end_time <= runs[1].start_time  # one after the other, never at once
+    inst = turns.inst
+    assert inst.warehouse_rows("select count(*), sum(total_cost) from marts.fct_cost") == [
+        (EXPECTED_REQUESTS, EXPECTED_TOTAL)
+    ]
+    assert inst.warehouse_rows(
+        "select arrival_date::varchar, count(*) from raw.usage_records group by 1 order by 1"
+    ) == [(D1, 2), (D2, 5)]
+    assert inst.serving_rows("select count(*), sum(total_cost) from marts.fct_cost") == [
+        (EXPECTED_REQUESTS, EXPECTED_TOTAL)
+    ]
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess
+def test_a_locked_warehouse_fails_in_one_line_naming_the_lock_and_its_holder(turns: Turns) -> None:
+    code, _, err = turns.refused
+    assert code == 1
     [line] = [line for line in err.splitlines() if line.startswith("meterline: error:")]
-    assert str(lock_path(installation.warehouse)) in line and str(installation.warehouse) in line
-    assert f"pid {os.getpid()}" in line and "meterline reprice (test)" in line and "METERLINE_LOCK_TIMEOUT" in line
-    assert _instance().get_run_records() == []  # refused before any run started
+    assert str(lock_path(turns.inst.warehouse)) in line and str(turns.inst.warehouse) in line
+    assert f"pid {turns.pid}" in line and f"materialize --from {D1} --to {D1}" in line and TIMEOUT_ENV in line
+    # Refused before any run started: the instance holds the two other calls' runs only.
+    ranges = [(r.dagster_run.tags[ASSET_PARTITION_RANGE_START_TAG], r.dagster_run.tags[ASSET_PARTITION_RANGE_END_TAG])
+              for r in turns.runs]  # fmt: skip
+    assert ranges == [(D1, D1), (D2, D2)]
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess
+def test_a_run_shows_a_line_per_step_and_keeps_the_whole_log_in_a_file(turns: Turns) -> None:
+    code, out, err = turns.waited  # `meterline materialize` of D2, on this process's terminal
+    assert code == 0, err[-3000:]
+    assert len(out.splitlines()) <= 15, out
+    assert f"arrival day {D2}: 1 files" in out and "models and tests done" in out
+    assert re.search(r"checks: [1-9]\d* passed, 0 failed, 0 warnings", out), out
+    # This run's log, in its report folder (the process's run left its own beside it).
+    [log] = [path for path in turns.inst.reports.glob("*/run.log") if str(path) in out]
+    text = log.read_text(encoding="utf-8")
+    assert re.search(r"OK created sql \w+ model marts\.fct_cost", text)  # dbt's own log: in the file only
+    assert "OK created" not in out
 
 
 # --- the Dagster instance and code location ------------------------------------------------------

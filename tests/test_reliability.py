@@ -2,17 +2,18 @@
 leaves anything stuck; a failure's last line names the bad input and the fix.
 
 Fast tests ingest real files into a real DuckDB file. The pipeline tests share one installation
-(whose serving path holds a quote) through five real runs, in order:
+(whose serving path holds a quote) through five real runs and a killed one, in order:
 
 1. ``D1``: good records beside every kind of bad input at once (a created_at past year 9999 in
    UTC, counters of 2^63 - 1, a line that is not UTF-8, a 3 MB line, a NaN counter, 0-byte files,
    links leaving the landing folder, a folder that is not a day): it publishes;
-2. ``D1`` again, after an older ingestion left the event day 10000-01-01 remembered: it publishes;
+   then ``D1`` again in a real ``meterline materialize`` process, killed with SIGKILL while its dbt
+   runs, and ``meterline status``, which marks its run failed;
+2. ``D1`` again, the next run after the kill, after an older ingestion left the event day
+   10000-01-01 remembered: it publishes what run 1 published;
 3. a catalog of a header alone: blocked, the serving file unchanged;
 4. a catalog without the traffic's model (most requests unpriced): blocked, unchanged;
 5. ``D2`` holding a truncated .jsonl.gz and a .parquet of random bytes: fails, naming both.
-
-The subprocess tests kill a real ``meterline materialize`` with SIGKILL while dbt runs.
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ def test_the_dead_runs_sensor_marks_failed_a_run_whose_process_is_gone(installat
     assert fail_dead_runs(instance) == []  # once
 
 
-# --- the pipeline, one installation through five runs -------------------------------------------
+# --- the pipeline, one installation through five runs and a killed one --------------------------
 
 
 @dataclass(frozen=True)
@@ -238,10 +239,22 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Killed:
+    """A ``meterline materialize`` process killed with SIGKILL while its dbt ran."""
+
+    run_id: str | None  # its run's
+    status_after_kill: dg.DagsterRunStatus | None
+    dbt_gone: bool  # its dbt stopped within 10 s
+    status: tuple[int, str, str]  # ``meterline status`` right after: exit code, stdout, stderr
+    states: list[str]  # the arrival days' states then
+
+
+@dataclass(frozen=True)
 class Stages:
     inst: Installation
     runs: dict[str, Run]
     failed_publish: dict[str, Any]
+    killed: Killed
 
 
 def _run(inst: Installation, start: str) -> Run:
@@ -281,108 +294,7 @@ def _failed_publish(inst: Installation) -> dict[str, Any]:
     return {"raised": raised, "new_dirs": _version_dirs(inst) - before, "leftovers": leftovers}
 
 
-@pytest.fixture(scope="module")
-def stages(roots: Path) -> Iterator[Stages]:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        inst = install(roots / "module", monkeypatch)
-        quoted = inst.root / "it's serving" / "meterline.duckdb"
-        monkeypatch.setenv("METERLINE_SERVING", str(quoted))
-        inst = Installation(**{**inst.__dict__, "serving": quoted})
-        inst.write_catalog(CATALOG)
-        _bad_lines(inst, D1)
-        _outside_links(inst, D1)
-        (inst.landing / "date=2026-13-45").mkdir()
-        (inst.landing / "date=2026-13-45" / "a.jsonl").write_text("{}\n")
-        runs = {"bad inputs": _run(inst, D1)}
-
-        with duckdb.connect(str(inst.warehouse)) as con:  # what an ingestion before the fix left
-            con.execute("insert into raw.arrival_event_days values (?, '10000-01-01'::date)", [D1])
-        runs["poisoned rerun"] = _run(inst, D1)
-        failed_publish = _failed_publish(inst)
-
-        inst.write_catalog()
-        runs["empty catalog"] = _run(inst, D1)
-        inst.write_catalog(OTHER_MODEL_ONLY)
-        runs["unpriced catalog"] = _run(inst, D1)
-
-        inst.write_catalog(CATALOG)
-        (inst.day_folder(D2) / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:60])
-        (inst.day_folder(D2) / "noise.parquet").write_bytes(os.urandom(4096))
-        runs["unreadable files"] = _run(inst, D2)
-        yield Stages(inst, runs, failed_publish)
-
-
-@pytest.mark.pipeline
-def test_bad_inputs_do_not_block_the_day_and_int64_counters_add_up_exactly(stages: Stages) -> None:
-    run = stages.runs["bad inputs"]
-    assert run.code == 0, run.stderr[-3000:]
-    fct = {row[0]: row for row in stages.inst.serving_rows("select request_id, input_tokens from marts.fct_cost")}
-    assert set(fct) == {"good-1", "good-2", "max-1", "max-2", "inside"}
-    assert fct["max-1"][1] == INT64_MAX
-    [(tokens, cost)] = stages.inst.serving_rows(
-        "select sum(input_tokens), sum(input_cost) from marts.cost_cube_hourly where period_start = ?",
-        [f"{D1} 11:00:00"],
-    )
-    assert tokens == 2 * INT64_MAX  # over a BIGINT, exact
-    assert cost == Decimal(2 * INT64_MAX) * 2 / 1_000_000  # at 2 USD per million, exact
-    [(daily,)] = stages.inst.serving_rows(
-        "select input_tokens from marts.cost_overview_daily where period_start = ?", [D1]
-    )
-    assert daily == 2 * INT64_MAX + 3000  # and good-1, good-2, inside: 1000 each
-    _matches({key: value for key, value in _rejects(stages.inst).items()})
-    assert run.quarantine == {"bad_timestamp": 1, "inconsistent_usage": 1, "malformed_record": 2, "negative_usage": 2}
-    instance = prepare_instance(Settings.from_env())
-    first = min(instance.get_run_records(), key=lambda record: record.create_timestamp)
-    logged = "\n".join(event.user_message for event in instance.all_logs(first.dagster_run.run_id))
-    assert "passwd.jsonl links outside the landing folder (to /etc/passwd): skipped" in logged
-    assert "date=2026-13-45 holds usage files but is not named date=YYYY-MM-DD" in logged
-
-
-@pytest.mark.pipeline
-def test_a_rerun_after_an_impossible_event_day_was_remembered_succeeds(stages: Stages) -> None:
-    run = stages.runs["poisoned rerun"]
-    assert run.code == 0, run.stderr[-3000:]
-    assert run.serving == stages.runs["bad inputs"].serving
-
-
-@pytest.mark.pipeline
-def test_a_failed_publication_leaves_no_version_folder_behind(stages: Stages) -> None:
-    assert isinstance(stages.failed_publish["raised"], OSError)
-    assert stages.failed_publish["new_dirs"] == set()
-    assert stages.failed_publish["leftovers"] == []
-
-
-@pytest.mark.pipeline
-def test_an_empty_catalog_blocks_publication(stages: Stages) -> None:
-    run = stages.runs["empty catalog"]
-    assert run.code == 1
-    assert run.serving == stages.runs["poisoned rerun"].serving  # readers keep the last good version
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("meterline: blocking check raw/price_catalog price_catalog_rules failed:"), last
-    assert "holds no price rows" in last and "METERLINE_PRICES" in last
-
-
-@pytest.mark.pipeline
-def test_a_catalog_leaving_most_requests_unpriced_blocks_publication(stages: Stages) -> None:
-    run = stages.runs["unpriced catalog"]
-    assert run.code == 1
-    assert run.serving == stages.runs["poisoned rerun"].serving
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("meterline: blocking check fct_cost unpriced_share failed: 5 of 5 counted"), last
-    assert "METERLINE_UNPRICED_SHARE_MAX" in last
-    assert run.quarantine["unpriced"] == 5
-
-
-@pytest.mark.pipeline
-def test_unreadable_files_fail_the_run_naming_every_file_and_the_fix_last(stages: Stages) -> None:
-    run = stages.runs["unreadable files"]
-    assert run.code == 1
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("meterline: step raw_usage failed: cannot read 2 landing file(s)"), last
-    assert "cut.jsonl.gz" in last and "noise.parquet" in last and "re-run this arrival day" in last
-
-
-# --- kill -9 -----------------------------------------------------------------------------------
+# --- kill -9, a stage of the pipeline scenario ------------------------------------------------
 
 
 def _children(pid: int) -> list[int]:
@@ -410,19 +322,15 @@ def _dbt_child(pid: int) -> int | None:
     return None
 
 
-@pytest.mark.pipeline
-@pytest.mark.subprocess
-def test_a_run_killed_during_dbt_is_marked_failed_and_the_next_run_succeeds(
-    installation: Installation, capsys: pytest.CaptureFixture[str]
-) -> None:
-    installation.write_catalog(CATALOG)
-    installation.write_jsonl(D1, "a.jsonl", [usage_record(f"r{i}", f"{D1}T10:00:00Z") for i in range(50)])
-    log = (installation.root / "killed.err").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "materialize", "--from", D1, "--to", D1],
+def _kill_during_dbt(inst: Installation, day: str) -> Killed:
+    """Start ``meterline materialize`` of ``day`` in a process of its own, SIGKILL it once its dbt has
+    opened the warehouse, then run ``meterline status`` in this process."""
+    log = (inst.root / "killed.err").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "materialize", "--from", day, "--to", day],
                             cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
     deadline = time.monotonic() + 300
     while (dbt := _dbt_child(proc.pid)) is None:
-        assert proc.poll() is None, (installation.root / "killed.err").read_text()[-3000:]
+        assert proc.poll() is None, (inst.root / "killed.err").read_text()[-3000:]
         assert time.monotonic() < deadline, "dbt never started"
         time.sleep(0.2)
     time.sleep(1.0)  # dbt has opened the warehouse
@@ -430,19 +338,145 @@ def test_a_run_killed_during_dbt_is_marked_failed_and_the_next_run_succeeds(
     proc.wait()
     # dbt dies with the run (meterline-dbt): no orphan goes on writing the warehouse.
     deadline = time.monotonic() + 10
-    while _running(dbt):
-        assert time.monotonic() < deadline, f"dbt (pid {dbt}) outlived the killed run by 10 s"
+    while _running(dbt) and time.monotonic() < deadline:
         time.sleep(0.1)
+    dbt_gone = not _running(dbt)
 
     instance = prepare_instance(Settings.from_env())
-    [killed] = instance.get_run_records()
-    assert killed.dagster_run.status == dg.DagsterRunStatus.STARTED  # what a kill -9 leaves
-    assert status() == 0
-    out, err = capsys.readouterr()
-    assert f"run {killed.dagster_run.run_id} was unfinished but its process is gone: marked failed" in err
-    assert f"{D1}   failed" in out
-    assert [s.state for s in day_states(instance, installation.landing)] == ["failed"]
+    killed = next((r for r in instance.get_run_records() if r.dagster_run.tags.get(PID_TAG) == str(proc.pid)), None)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = status()
+    states = [s.state for s in day_states(instance, inst.landing)]
+    return Killed(killed and killed.dagster_run.run_id, killed and killed.dagster_run.status, dbt_gone,
+                  (code, out.getvalue(), err.getvalue()), states)  # fmt: skip
 
-    assert installation.run(D1) == 0
-    assert instance.get_run_by_id(killed.dagster_run.run_id).status == dg.DagsterRunStatus.FAILURE
-    assert installation.serving_rows("select count(*) from marts.fct_cost") == [(50,)]
+
+@pytest.fixture(scope="module")
+def stages(roots: Path) -> Iterator[Stages]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        inst = install(roots / "module", monkeypatch)
+        quoted = inst.root / "it's serving" / "meterline.duckdb"
+        monkeypatch.setenv("METERLINE_SERVING", str(quoted))
+        inst = Installation(**{**inst.__dict__, "serving": quoted})
+        inst.write_catalog(CATALOG)
+        _bad_lines(inst, D1)
+        _outside_links(inst, D1)
+        (inst.landing / "date=2026-13-45").mkdir()
+        (inst.landing / "date=2026-13-45" / "a.jsonl").write_text("{}\n")
+        runs = {"bad inputs": _run(inst, D1)}
+        killed = _kill_during_dbt(inst, D1)
+
+        with duckdb.connect(str(inst.warehouse)) as con:  # what an ingestion before the fix left
+            con.execute("insert into raw.arrival_event_days values (?, '10000-01-01'::date)", [D1])
+        runs["poisoned rerun"] = _run(inst, D1)
+        failed_publish = _failed_publish(inst)
+
+        inst.write_catalog()
+        runs["empty catalog"] = _run(inst, D1)
+        inst.write_catalog(OTHER_MODEL_ONLY)
+        runs["unpriced catalog"] = _run(inst, D1)
+
+        inst.write_catalog(CATALOG)
+        (inst.day_folder(D2) / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:60])
+        (inst.day_folder(D2) / "noise.parquet").write_bytes(os.urandom(4096))
+        runs["unreadable files"] = _run(inst, D2)
+        yield Stages(inst, runs, failed_publish, killed)
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess  # the stages kill a meterline process
+def test_bad_inputs_do_not_block_the_day_and_int64_counters_add_up_exactly(stages: Stages) -> None:
+    run = stages.runs["bad inputs"]
+    assert run.code == 0, run.stderr[-3000:]
+    fct = {row[0]: row for row in stages.inst.serving_rows("select request_id, input_tokens from marts.fct_cost")}
+    assert set(fct) == {"good-1", "good-2", "max-1", "max-2", "inside"}
+    assert fct["max-1"][1] == INT64_MAX
+    [(tokens, cost)] = stages.inst.serving_rows(
+        "select sum(input_tokens), sum(input_cost) from marts.cost_cube_hourly where period_start = ?",
+        [f"{D1} 11:00:00"],
+    )
+    assert tokens == 2 * INT64_MAX  # over a BIGINT, exact
+    assert cost == Decimal(2 * INT64_MAX) * 2 / 1_000_000  # at 2 USD per million, exact
+    [(daily,)] = stages.inst.serving_rows(
+        "select input_tokens from marts.cost_overview_daily where period_start = ?", [D1]
+    )
+    assert daily == 2 * INT64_MAX + 3000  # and good-1, good-2, inside: 1000 each
+    _matches({key: value for key, value in _rejects(stages.inst).items()})
+    assert run.quarantine == {"bad_timestamp": 1, "inconsistent_usage": 1, "malformed_record": 2, "negative_usage": 2}
+    instance = prepare_instance(Settings.from_env())
+    first = min(instance.get_run_records(), key=lambda record: record.create_timestamp)
+    logged = "\n".join(event.user_message for event in instance.all_logs(first.dagster_run.run_id))
+    assert "passwd.jsonl links outside the landing folder (to /etc/passwd): skipped" in logged
+    assert "date=2026-13-45 holds usage files but is not named date=YYYY-MM-DD" in logged
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess  # the stages kill a meterline process
+def test_a_rerun_after_an_impossible_event_day_was_remembered_succeeds(stages: Stages) -> None:
+    run = stages.runs["poisoned rerun"]
+    assert run.code == 0, run.stderr[-3000:]
+    assert run.serving == stages.runs["bad inputs"].serving
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess  # the stages kill a meterline process
+def test_a_failed_publication_leaves_no_version_folder_behind(stages: Stages) -> None:
+    assert isinstance(stages.failed_publish["raised"], OSError)
+    assert stages.failed_publish["new_dirs"] == set()
+    assert stages.failed_publish["leftovers"] == []
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess  # the stages kill a meterline process
+def test_an_empty_catalog_blocks_publication(stages: Stages) -> None:
+    run = stages.runs["empty catalog"]
+    assert run.code == 1
+    assert run.serving == stages.runs["poisoned rerun"].serving  # readers keep the last good version
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("meterline: blocking check raw/price_catalog price_catalog_rules failed:"), last
+    assert "holds no price rows" in last and "METERLINE_PRICES" in last
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess  # the stages kill a meterline process
+def test_a_catalog_leaving_most_requests_unpriced_blocks_publication(stages: Stages) -> None:
+    run = stages.runs["unpriced catalog"]
+    assert run.code == 1
+    assert run.serving == stages.runs["poisoned rerun"].serving
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("meterline: blocking check fct_cost unpriced_share failed: 5 of 5 counted"), last
+    assert "METERLINE_UNPRICED_SHARE_MAX" in last
+    assert run.quarantine["unpriced"] == 5
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess  # the stages kill a meterline process
+def test_unreadable_files_fail_the_run_naming_every_file_and_the_fix_last(stages: Stages) -> None:
+    run = stages.runs["unreadable files"]
+    assert run.code == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("meterline: step raw_usage failed: cannot read 2 landing file(s)"), last
+    assert "cut.jsonl.gz" in last and "noise.parquet" in last and "re-run this arrival day" in last
+
+
+@pytest.mark.pipeline
+@pytest.mark.subprocess
+def test_a_run_killed_during_dbt_is_marked_failed_and_the_next_run_succeeds(stages: Stages) -> None:
+    killed = stages.killed
+    assert killed.run_id is not None, "the killed process left no run"
+    assert killed.status_after_kill == dg.DagsterRunStatus.STARTED  # what a kill -9 leaves
+    assert killed.dbt_gone, "dbt outlived the killed run by 10 s"
+    code, out, err = killed.status
+    assert code == 0
+    assert f"run {killed.run_id} was unfinished but its process is gone: marked failed" in err
+    assert f"{D1}   failed" in out
+    assert killed.states == ["failed"]
+
+    # The next run of the day (the stage after the kill) succeeds and publishes what the run before did.
+    run = stages.runs["poisoned rerun"]
+    assert run.code == 0, run.stderr[-3000:]
+    instance = prepare_instance(Settings.from_env())
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert run.serving == stages.runs["bad inputs"].serving
+    assert len(run.serving["fct_cost"]) == 5
