@@ -25,29 +25,10 @@ from pathlib import Path
 
 import duckdb
 
-MEASURES = (
-    "request_count",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "images",
-    "web_search_calls",
-    "input_cost",
-    "output_cost",
-    "other_cost",
-    "total_cost",
-)
-SHAPES: dict[str, tuple[str, ...]] = {
-    "cost_cube": ("account_id", "api_key_id", "api_key_name", "model", "provider", "model_type", "purpose"),
-    "cost_overview": ("account_id",),
-    "cost_by_model": ("account_id", "model"),
-    "cost_by_type": ("account_id", "model_type", "purpose"),
-    "cost_by_api_key": ("account_id", "api_key_id", "api_key_name"),
-    "cost_by_provider": ("account_id", "provider"),
-    "provider_model_details": ("account_id", "provider", "model"),
-}
+from meterline.contract import MART_GRAINS, MEASURES
+
+# The aggregate marts the page reads: marts.md's grains, without the cheaper-provider marts.
+SHAPES = {family: dims for family, dims in MART_GRAINS.items() if family != "provider_alternatives"}
 UNITS = {"hourly": "hour", "daily": "day", "monthly": "month"}
 
 # (api_key_id, account_id, current name): shown names include every character a page can get wrong.

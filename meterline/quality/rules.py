@@ -51,6 +51,15 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | No
     return rows_as_dicts(columns, cursor.fetchall())
 
 
+def _pop_total(rows: list[dict[str, Any]], column: str) -> int:
+    """The count a query repeats on every offending row (a window total over all of them, before the
+    limit), taken off the rows: the first row's value, 0 when there are none."""
+    total = rows[0][column] if rows else 0
+    for row in rows:
+        del row[column]
+    return total
+
+
 def rebuilt_event_days(con: duckdb.DuckDBPyConnection) -> tuple[date, ...]:
     """The UTC event days the last dbt build rebuilt (intermediate.int_batch_event_days)."""
     rows = con.execute("select event_date from intermediate.int_batch_event_days order by 1").fetchall()
@@ -186,9 +195,7 @@ def request_id_unique(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResu
         """,
         {"days": list(scope.event_days)},
     )
-    duplicated = rows[0]["duplicated_ids"] if rows else 0
-    for row in rows:
-        del row["duplicated_ids"]
+    duplicated = _pop_total(rows, "duplicated_ids")
     summary = (
         f"{duplicated} request_ids appear more than once in fct_cost (first: {rows[0]['request_id']}, "
         f"{rows[0]['copies']} rows)"
@@ -221,9 +228,7 @@ def no_negative_cost(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResul
         """,
         {"days": list(scope.event_days)},
     )
-    count = rows[0]["negative_rows"] if rows else 0
-    for row in rows:
-        del row["negative_rows"]
+    count = _pop_total(rows, "negative_rows")
     summary = (
         f"{count} fct_cost rows have a negative cost (first: {rows[0]['request_id']}, "
         f"total_cost {rows[0]['total_cost']})"
@@ -289,9 +294,7 @@ def one_row_per_group(con: duckdb.DuckDBPyConnection, scope: Scope, table: str) 
         """,
         _scope_params(scope, grain),
     )
-    count = rows[0]["problem_rows"] if rows else 0
-    for row in rows:
-        del row["problem_rows"]
+    count = _pop_total(rows, "problem_rows")
     summary = (
         f"{count} rows of {table} break its grain (first: {rows[0]['period_start']} {rows[0]['problem']}"
         f"{': ' + rows[0]['group_values'] if rows[0]['group_values'] else ''})"
@@ -372,9 +375,7 @@ def _reconcile(con: duckdb.DuckDBPyConnection, table: str, grain: str, params: d
         """,
         params,
     )
-    count = rows[0]["problem_count"] if rows else 0
-    for row in rows:
-        del row["problem_count"]
+    count = _pop_total(rows, "problem_count")
     periods = con.execute(
         f"select count(*) from (select period_start from expected_totals "
         f"union select period_start from marts.{table} where {in_scope})",
@@ -569,9 +570,7 @@ def spend_jump(con: duckdb.DuckDBPyConnection, scope: Scope, factor: float, by: 
             },
         )
     )
-    count = rows[0]["jumps"] if rows else 0
-    for row in rows:
-        del row["jumps"]
+    count = _pop_total(rows, "jumps")
     who = "account" if by == "account" else "API key"
     if rows:
         top = rows[0]
@@ -646,9 +645,7 @@ def alternatives_within_marts(con: duckdb.DuckDBPyConnection, scope: Scope, tabl
         """,
         params,
     )
-    count = rows[0]["problem_count"] if rows else 0
-    for row in rows:
-        del row["problem_count"]
+    count = _pop_total(rows, "problem_count")
     compared = con.execute(
         f"select count(*) from marts.{table} where {_period_filter('period_start', grain)}", params
     ).fetchall()[0][0]

@@ -86,6 +86,11 @@ def _marts_check(
     return _check
 
 
+def _each_table(rule: Callable[..., CheckResult]) -> Callable[[CheckRun, list[str]], list[CheckResult]]:
+    """A per-table rule as the compute of a multi-mart check: one result per mart."""
+    return lambda run, tables: [rule(run.con, run.scope, table) for table in tables]
+
+
 def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
     """Every aggregate mart against fct_cost (payg), exactly, in one op."""
     return _marts_check(
@@ -107,7 +112,7 @@ def build_alternatives_check(alternative_keys: Iterable[dg.AssetKey]) -> dg.Asse
         "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
         "alternative_cost exactly; never a provider compared with itself. Blocking.",
         alternative_keys,
-        lambda run, tables: [rules.alternatives_within_marts(run.con, run.scope, table) for table in tables],
+        _each_table(rules.alternatives_within_marts),
     )
 
 
@@ -119,7 +124,7 @@ def build_grain_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinit
         "marts.md: one row per period and group in the periods the run republishes; no row without "
         "its period_start or account_id. Blocking.",
         mart_keys,
-        lambda run, tables: [rules.one_row_per_group(run.con, run.scope, table) for table in tables],
+        _each_table(rules.one_row_per_group),
     )
 
 
