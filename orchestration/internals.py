@@ -2,7 +2,11 @@
 patch release, and pyproject.toml pins dagster 1.13.27 and dagster-dbt 0.29.27 for them. When
 upgrading, check these first (tests/test_dbt_args.py and the pipeline tests exercise each)."""
 
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 from dagster_dbt.dbt_project import using_dagster_dev
 
@@ -10,5 +14,6 @@ __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
     "DBT_PYTHON_VERSION",
+    "PARTITION_NAME_TAG",
     "using_dagster_dev",
 ]

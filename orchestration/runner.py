@@ -95,6 +95,20 @@ def failed_blocking_checks(events: list) -> list[str]:
     return lines
 
 
+def partition_tags(start: date, end: date) -> dict[str, str]:
+    """The run's partitions: one day is the day's partition, as the schedule and the sensor launch it
+    (each check's result is then recorded on that day in Dagster); several days, one range run."""
+    from orchestration.internals import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+        PARTITION_NAME_TAG,
+    )
+
+    if start == end:
+        return {PARTITION_NAME_TAG: start.isoformat()}
+    return {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()}
+
+
 def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     """Run the main job for arrival days [start, end] in this process; 0 on success. The terminal
     shows a line per step (orchestration/progress.py); the whole log, dbt's included, goes to
@@ -108,7 +122,6 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     from meterline.locking import warehouse_lock
     from meterline.warehouse import WarehouseLockedError
     from orchestration.dbt.resource import prepare_manifest
-    from orchestration.internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     prepare_manifest()
     from orchestration.definitions import MAIN_JOB, defs
@@ -134,11 +147,7 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
                         instance=instance,
                         run_config=PROGRESS_LOGGING,
                         run_id=run_id,
-                        tags={
-                            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-                            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-                            **process_tags(),
-                        },
+                        tags={**partition_tags(start, end), **process_tags()},
                         raise_on_error=False,
                     )
             finally:

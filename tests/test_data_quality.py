@@ -280,6 +280,7 @@ def test_blocked_runs_are_reported_by_the_cli_and_in_dagster(
     evaluation = latest.event.dagster_event.event_specific_data
     assert latest.run_id == scenario.corrupted.summary["run_id"]
     assert not evaluation.passed and evaluation.metadata["observed"].value == 1
+    assert evaluation.partition == D3  # Dagster shows the failure on its arrival day
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     published = instance.get_latest_materialization_event(dg.AssetKey("serving_marts"))
     assert published.run_id == scenario.warned.summary["run_id"]

@@ -8,6 +8,7 @@ import dagster as dg
 
 from meterline.quality import rules, suites
 from meterline.quality.results import CheckResult
+from orchestration.partitions import arrival_days
 from orchestration.quality import FCT_COST, QUARANTINE, RAW_USAGE, CheckRun, evaluate
 from orchestration.resources import MeterlinePaths
 
@@ -20,7 +21,14 @@ def _fct_cost_check(
     deps: Iterable[dg.AssetKey] = (),
     source: str = "sql",
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=FCT_COST, name=name, blocking=True, description=description, additional_deps=list(deps))
+    @dg.asset_check(
+        asset=FCT_COST,
+        name=name,
+        blocking=True,
+        description=description,
+        additional_deps=list(deps),
+        partitions_def=arrival_days,
+    )
     def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
         [result] = evaluate(context, paths, lambda run: [compute(run)], source=source)
         return result
@@ -78,7 +86,12 @@ def _marts_check(
 
     @dg.multi_asset_check(
         name=op_name,
-        specs=[dg.AssetCheckSpec(check_name, asset=key, blocking=True, description=description) for key in keys],
+        specs=[
+            dg.AssetCheckSpec(
+                check_name, asset=key, blocking=True, description=description, partitions_def=arrival_days
+            )
+            for key in keys
+        ],
     )
     def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> Iterator[dg.AssetCheckResult]:
         yield from evaluate(context, paths, lambda run: compute(run, [key.to_user_string() for key in keys]))
@@ -131,6 +144,7 @@ def build_grain_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinit
 @dg.asset_check(
     asset=FCT_COST,
     name="regional_price_missing",
+    partitions_def=arrival_days,
     description="Warning: (provider, model, region) triples of the rebuilt event days whose requests were "
     "priced by a region-less row although the catalog has rows for other regions of that model (a hint "
     "that a regional price is missing).",
@@ -143,6 +157,7 @@ def regional_price_missing(context: dg.AssetCheckExecutionContext, paths: Meterl
 @dg.asset_check(
     asset=QUARANTINE,
     name="unpriced_records",
+    partitions_def=arrival_days,
     description="Warning: counted records of the rebuilt event days with no price in force, with "
     "the provider/model pairs that need a catalog row.",
 )
@@ -154,6 +169,7 @@ def unpriced_records(context: dg.AssetCheckExecutionContext, paths: MeterlinePat
 @dg.asset_check(
     asset=QUARANTINE,
     name="quarantine_share",
+    partitions_def=arrival_days,
     description="Warning: an arrival day quarantining more than $METERLINE_QUARANTINE_SHARE_MAX "
     "(default 0.05) of the records it read.",
 )
@@ -173,6 +189,7 @@ def _spend_jump_check(by: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(table),
         name=f"spend_jump_per_{by}",
+        partitions_def=arrival_days,
         description=f"Warning: a rebuilt day whose payg spend per {by.replace('_', ' ')} exceeds "
         "$METERLINE_SPEND_JUMP_FACTOR (default 3) times its trailing 7-day mean.",
     )

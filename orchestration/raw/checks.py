@@ -4,6 +4,7 @@ dbt models wait for both."""
 import dagster as dg
 
 from meterline.quality import rules, suites
+from orchestration.partitions import arrival_days
 from orchestration.quality import PRICE_CATALOG, RAW_USAGE, evaluate
 from orchestration.resources import MeterlinePaths
 
@@ -23,6 +24,7 @@ def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: Meterline
 @dg.asset_check(
     asset=RAW_USAGE,
     name=suites.RAW_USAGE.name,
+    partitions_def=arrival_days,
     blocking=True,
     description="Great Expectations suite on the run's raw records: required fields present and "
     "typed, billing_mode payg/subscription, counters >= 0 and consistent. Blocking.",
