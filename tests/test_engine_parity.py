@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ TEST_PRICES = (
     "openai,openai/gpt-test,LLM,2020-01-01,2.75,0.275,3.4375,11,,,0.01,us",  # a region row
     "azure,openai/gpt-test,LLM,2020-01-01,2,0.2,2.5,8,,,",  # an alternative provider
     "openai,openai/image-test,Vision,2020-01-01,5,,,40,,0.04,",
+    "openai,x/extreme,LLM,2020-01-01,1000000000,,,1,,,",  # $10^9 per million input tokens
 )
 PRICE_CHANGES = (
     "openai,openai/gpt-test,LLM,2026-11-05T10:30:00Z,2,0.2,2.5,8,,,0.01",  # mid-hour
@@ -106,6 +108,9 @@ def play(inst: Installation) -> list[Stage]:
         U("r1", "2026-11-05T10:00:00Z", region="us", usage=CACHED),  # its region's row
         U("r2", "2026-11-05T11:00:00Z", region="eu", usage=CACHED),  # no eu row: the region-less one
         U("r3", "2026-11-05T11:00:00Z", provider="azure", usage=CACHED),
+        # $10^11 alone in its model's groups: an average of 12 integer digits, which the exact division
+        # holds and Spark's own DECIMAL division (11 integer digits at these types) cannot.
+        U("x1", "2026-11-05T16:00:00Z", model="x/extreme", usage={"input_tokens": 100_000_000, "output_tokens": 0}),
     ])  # fmt: skip
     removed = inst.write_jsonl(D2, "removed.jsonl", [
         U("q1", "2026-11-06T01:00:00Z"), U("q2", "2026-11-04T23:00:00Z", api_key_name="Old name")])  # fmt: skip
@@ -170,6 +175,10 @@ def test_the_scenario_runs_publishes_and_blocks_as_the_contracts_say(played: dic
         return row[-3:]
 
     assert price(fct["p2"]) != price(first_fct["p2"]) and price(fct["p1"]) == price(first_fct["p1"])  # from 10:30
+    assert price(first_fct["x1"])[1] == Decimal(10**11)
+    columns = [column for table, column, _ in first.types if table == "provider_model_details_daily"]
+    [extreme] = [row for row in first.published["provider_model_details_daily"] if "x/extreme" in row]
+    assert extreme[columns.index("avg_cost_per_request")] == Decimal(10**11)
     assert {row[5] for row in rerun.marts["fct_cost"] if row[4] == "key_1"} == {"Prod key, renamed"}
 
 
