@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -61,11 +62,11 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_serving(tmp_path_factory.mktemp("serving") / "meterline.duckdb", requests=20_000)
 
 
-@pytest.fixture(scope="module")
-def page_url(serving: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``meterline dashboard`` on a free port, reading `serving`."""
+@contextmanager
+def dashboard_server(serving: Path, log_path: Path) -> Iterator[str]:
+    """``meterline dashboard`` on a free port, reading `serving` (its output in `log_path`): its URL once it
+    answers ``/_stcore/health``; stopped on exit. Also used by bench/dashboard_browser.py."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "dashboard.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
@@ -89,6 +90,13 @@ def page_url(serving: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page_url(serving: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``meterline dashboard`` on a free port, reading `serving`."""
+    with dashboard_server(serving, tmp_path_factory.mktemp("server") / "dashboard.log") as url:
+        yield url
 
 
 def browser(profile: Path):
