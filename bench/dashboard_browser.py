@@ -42,7 +42,14 @@ sys.path.insert(0, str(REPO))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 from tests.dashboard_serving import build_serving  # noqa: E402 (after the path insert)
-from tests.test_dashboard_browser import _DRAWING, METRICS, browser, dashboard_server, query  # noqa: E402
+from tests.test_dashboard_browser import (  # noqa: E402
+    _DRAWING,
+    METRICS,
+    browser,
+    console_errors,
+    dashboard_server,
+    query,
+)
 
 RUNNING = '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
 PROVIDERS = ".st-key-table-providers"  # the Provider Cost tab's first table (the tab has no cards)
@@ -96,11 +103,6 @@ def expect(driver, name: str, **params: str) -> None:
     wrong = {key: shown.get(key) for key, value in params.items() if shown.get(key) != [value]}
     if wrong:
         raise AssertionError(f"{name}: the page shows {wrong}, expected {params}")
-
-
-def console_errors(driver) -> list[str]:
-    """The browser console's errors since the last call (a chart Vega failed to draw is still "settled")."""
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def session(driver, url: str, screenshots: Path | None, repeat: int, errors: dict[str, list[str]]) -> dict[str, float]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import altair as alt
@@ -50,18 +50,28 @@ COST_SORTS = {
     "Requests, low to high": ("request_count", True),
 }
 TIME_FORMATS = {"monthly": "%Y-%m", "daily": "%b %d", "hourly": "%b %d %H:00"}
-# Axis ticks on period starts only (a day axis ticked every 6 hours repeated "Oct 28" four times): the interval
-# of the grain, stepped so that about MAX_TICKS labels show.
-TICK_STEPS = {"monthly": ("month", (1, 2, 3, 6, 12)), "daily": ("day", (1, 2, 7, 14, 28)),
-              "hourly": ("hour", (1, 2, 3, 6, 12, 24, 48))}  # fmt: skip
+# Axis ticks on period starts only (a day axis ticked every 6 hours repeated "Oct 28" four times): every `step`
+# periods, aligned as a calendar would (hours 0, 6, 12, 18; days 1, 8, 15, ...; months 1, 4, 7, 10), the
+# smallest step that keeps about MAX_TICKS labels. Given as explicit instants: Vega-Lite's tickCount interval
+# "hour" is one Vega cannot read (it names it "hours"), which left hourly charts blank.
+TICK_STEPS = {"monthly": (1, 2, 3, 6, 12), "daily": (1, 2, 7, 14, 28), "hourly": (1, 2, 3, 6, 12, 24, 48)}
 MAX_TICKS = 12
 
 
-def period_ticks(window: Window) -> dict[str, object]:
-    """Vega-Lite's tickCount for a UTC time axis over `window`: the grain's interval, every `step` periods."""
-    interval, steps = TICK_STEPS[window.grain]
+def period_ticks(window: Window) -> list[int]:
+    """The tick instants of a UTC time axis over `window` (milliseconds since the epoch, as Vega reads them)."""
+    steps = TICK_STEPS[window.grain]
     step = next((step for step in steps if window.periods / step <= MAX_TICKS), steps[-1])
-    return {"interval": interval, "step": step}
+
+    def aligned(period: datetime) -> bool:
+        if window.grain == "monthly":
+            return (period.month - 1) % step == 0
+        if window.grain == "daily":
+            return (period.day - 1) % step == 0
+        return period.hour % step == 0 if step <= 24 else period.hour == 0 and (period.day - 1) % (step // 24) == 0
+
+    periods = (shift(window.first, window.grain, i) for i in range(window.periods))
+    return [int(period.replace(tzinfo=UTC).timestamp() * 1000) for period in periods if aligned(period)]
 
 
 def with_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -196,9 +206,7 @@ def stacked_periods(
                 "start:T",
                 title=f"{unit} (UTC)",
                 scale=alt.Scale(type="utc", domain=domain),
-                axis=alt.Axis(
-                    format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True, tickCount=period_ticks(window)
-                ),
+                axis=alt.Axis(format=TIME_FORMATS[grain], labelAngle=0, labelOverlap=True, values=period_ticks(window)),
             ),
             x2="end:T",
             y=alt.Y("low:Q", title="Share of cost" if normalize else "Cost (USD)", axis=y_axis),

@@ -129,6 +129,13 @@ def settle(driver, seconds: float = 60) -> None:
         )
     )
     _until_still(driver)  # charts and tables finish drawing
+    errors = console_errors(driver)
+    assert not errors, errors  # a chart Vega could not draw is blank, yet the page looks settled
+
+
+def console_errors(driver) -> list[str]:
+    """The browser console's errors since the last call."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 # What changes while Streamlit and Vega still draw: the elements, the charts' canvases and their sizes.
@@ -414,16 +421,29 @@ def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path
         driver.quit()
 
 
-def test_chart_periods_are_in_date_order(page_url: str, tmp_path: Path, screenshots: Path) -> None:
+THREE_MODELS = ("openai/gpt-5", "openai/gpt-5-mini", "anthropic/claude-sonnet-4-5")
+
+
+def hours_used(serving: Path, first: datetime, end: datetime, models: tuple[str, ...]) -> list[str]:
+    """The hours of [first, end) with pay-as-you-go usage of `models`, as the hour axis labels them."""
+    with duckdb.connect(str(serving), read_only=True) as con:
+        return [f"{hour:%b %d %H:00}" for (hour,) in con.execute(
+            "SELECT DISTINCT period_start FROM marts.cost_by_model_hourly WHERE period_start >= ? "
+            "AND period_start < ? AND model IN ? ORDER BY 1", [first, end, list(models)]).fetchall()]  # fmt: skip
+
+
+def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
     driver = browser(tmp_path / "order")
     try:
-        three = "&model=openai%2Fgpt-5&model=openai%2Fgpt-5-mini&model=anthropic%2Fclaude-sonnet-4-5"
+        three = "".join(f"&model={model.replace('/', '%2F')}" for model in THREE_MODELS)
         for link, unit, read, fmt, expected in (
             ("grain=day&from=2026-10-29&to=2026-11-03" + three, "Day (UTC)", lambda p: f"{p} 2026", "%b %d %Y",
              [f"{d:%b %d}" for d in (datetime(2026, 10, 29) + timedelta(days=i) for i in range(6))]),
             ("grain=month&from=2026-10&to=2026-11", "Month (UTC)", lambda p: p, "%Y-%m", ["2026-10", "2026-11"]),
+            ("grain=hour&from=2026-10-29T08&to=2026-10-29T13" + three, "Hour (UTC)", lambda p: f"{p} 2026", "%b %d %H:%M %Y",
+             hours_used(serving, datetime(2026, 10, 29, 8), datetime(2026, 10, 29, 14), THREE_MODELS)),
         ):  # fmt: skip
             driver.get(f"{page_url}/?{link}")
             settle(driver)

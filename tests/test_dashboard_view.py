@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,6 +15,7 @@ from dashboard.filters import resolve
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader
 from dashboard.view import View, parse, regrain, to_params
+from dashboard.views import period_ticks
 from tests.dashboard_serving import build_serving
 
 
@@ -137,3 +138,22 @@ def test_the_api_key_csv_neutralises_formulas_and_keeps_numbers(reader: ServingR
     ]
     assert {row[2] for row in back} == {"'-acct"}
     assert (back[0][-1], back[0][5]) == ("-1.50", "-1")  # a negative number is not a formula
+
+
+def _ticks(grain: str, first: datetime, last: datetime) -> list[datetime]:
+    return [
+        datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None) for ms in period_ticks(Window(grain, first, last))
+    ]
+
+
+def test_axis_ticks_fall_on_period_starts_aligned_like_a_calendar() -> None:
+    six_hours = _ticks("hourly", datetime(2026, 10, 29, 8), datetime(2026, 10, 29, 13))
+    assert six_hours == [datetime(2026, 10, 29, hour) for hour in range(8, 14)]  # every hour
+    ten_days = _ticks("hourly", datetime(2026, 10, 20), datetime(2026, 10, 29, 23))  # 240 hours
+    assert ten_days == [datetime(2026, 10, day) for day in range(20, 30)]  # midnights
+    two_months = _ticks("daily", datetime(2026, 10, 1), datetime(2026, 11, 30))
+    assert two_months == [datetime(2026, month, day) for month in (10, 11) for day in (1, 8, 15, 22, 29)]
+    assert _ticks("monthly", datetime(2026, 10, 1), datetime(2026, 11, 1)) == [
+        datetime(2026, 10, 1),
+        datetime(2026, 11, 1),
+    ]
