@@ -178,6 +178,12 @@ def evaluate(
     return [to_dagster(result, folder) for result in results]
 
 
+def dbt_test_summary(passed: bool, failing_rows: int | None) -> str:
+    if passed:
+        return "dbt test passed"
+    return "dbt test failed" + ("" if failing_rows is None else f": {failing_rows} failing rows")
+
+
 def _dbt_result(event: dg.AssetCheckResult | dg.AssetCheckEvaluation, partition: str | None) -> CheckResult:
     metadata = event.metadata
     failures = metadata.get("dagster_dbt/failed_row_count")
@@ -189,7 +195,7 @@ def _dbt_result(event: dg.AssetCheckResult | dg.AssetCheckEvaluation, partition:
         severity=BLOCKING if blocking else WARNING,
         passed=event.passed,
         observed=observed,
-        summary=f"dbt test {'passed' if event.passed else f'failed: {observed} failing rows'}",
+        summary=dbt_test_summary(event.passed, observed),
         partition=partition,
     )
 

@@ -83,16 +83,22 @@ def failed_blocking_checks(events: list) -> list[str]:
     """One line per blocking check that failed: the check and its summary (what is wrong, the fix)."""
     from dagster import AssetCheckSeverity, DagsterEventType
 
-    lines = []
-    for event in events:
-        if event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
-            continue
-        check = event.asset_check_evaluation_data
-        if not check.passed and check.severity == AssetCheckSeverity.ERROR:
-            lines.append(
-                f"blocking check {check.asset_key.to_user_string()} {check.check_name} failed: {check.description}"
-            )
-    return lines
+    checks = [event.asset_check_evaluation_data for event in events
+              if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]  # fmt: skip
+    return [check_line(check) for check in checks if not check.passed and check.severity == AssetCheckSeverity.ERROR]
+
+
+def check_line(check) -> str:
+    """A failed check (an AssetCheckEvaluation) in one line: meterline's checks say what is wrong and the
+    fix in their description; a dbt test has none, so its failing rows are counted instead."""
+    from orchestration.quality import dbt_test_summary
+
+    if check.description:
+        summary = check.description
+    else:
+        failures = check.metadata.get("dagster_dbt/failed_row_count")
+        summary = dbt_test_summary(check.passed, failures.value if failures is not None else None)
+    return f"blocking check {check.asset_key.to_user_string()} {check.check_name} failed: {summary}"
 
 
 def partition_tags(start: date, end: date) -> dict[str, str]:

@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from meterline.settings import REPO_ROOT
 from orchestration.cli import main
 from orchestration.progress import Progress
+from orchestration.runner import check_line
 from tests.helpers import Installation
 
 
@@ -120,3 +122,16 @@ def test_the_console_script_exits_with_the_code_of_the_command(installation: Ins
                           cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == "meterline: error: --from 2026-11-06 is after --to 2026-11-05"
+
+
+def test_a_failed_dbt_test_is_named_with_its_failing_rows_not_none() -> None:
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("int_unpriced_usage"),
+        check_name="unique_int_unpriced_usage_request_id",
+        passed=False,
+        metadata={"dagster_dbt/failed_row_count": 3},
+        severity=dg.AssetCheckSeverity.ERROR,
+    )
+    assert check_line(evaluation) == (
+        "blocking check int_unpriced_usage unique_int_unpriced_usage_request_id failed: dbt test failed: 3 failing rows"
+    )
