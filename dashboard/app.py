@@ -150,6 +150,7 @@ def page(reader: ServingReader) -> None:
 
 
 LOG = logging.getLogger("meterline.dashboard")
+KEY_PROBLEM = "serving_problem"  # what the last run found wrong with the serving file
 FIX = (
     "Publish it again with `meterline materialize` (or `meterline demo` for the sample), or point "
     "`METERLINE_SERVING` at the published serving file and restart `meterline dashboard`."
@@ -167,19 +168,25 @@ def main() -> None:
     # (the server's console has it); the errors it expects from the serving file are said in words below.
     st.set_option("client.showErrorDetails", "none")
     serving = Settings.from_env().serving
-    body = st.empty()  # on an error, the message replaces whatever the run had drawn
-    try:
-        if not serving.exists():
-            raise ServingUnreadable("does not exist")
-        if not serving.is_file():
-            raise ServingUnreadable("is not a file")
-        with ServingReader(serving) as reader, body.container():
-            page(reader)
-    except ServingUnreadable as error:
-        LOG.warning("serving file %s %s", serving, error.problem, exc_info=error.__cause__)
-        with body.container():
-            st.title("Cost analysis")
-            st.error(serving_problem(serving, error.problem), icon=":material/error:")
+    problem = st.session_state.pop(KEY_PROBLEM, None)
+    if problem is None:
+        try:
+            if not serving.exists():
+                raise ServingUnreadable("does not exist")
+            if not serving.is_file():
+                raise ServingUnreadable("is not a file")
+            with ServingReader(serving) as reader:
+                page(reader)
+            return
+        except ServingUnreadable as error:
+            LOG.warning("serving file %s %s", serving, error.problem, exc_info=error.__cause__)
+            # The page is drawn straight into the main area, not into a placeholder that would let the message
+            # replace it (the browser then rebuilt every chart and table on every click). A run that failed
+            # half-way runs again at once and draws the message alone: what it had drawn is cleared.
+            st.session_state[KEY_PROBLEM] = error.problem
+            st.rerun()
+    st.title("Cost analysis")
+    st.error(serving_problem(serving, problem), icon=":material/error:")
 
 
 main()
