@@ -56,18 +56,27 @@ def session_steps(at):
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2_000_000)
-    parser.add_argument("--days", type=int, default=10)
+def serving_options(parser: argparse.ArgumentParser) -> None:
+    """The serving file of the page's benchmarks (this one and dashboard_browser.py): built when missing."""
+    parser.add_argument("--requests", type=int, default=2_000_000, help="when --serving does not exist yet")
+    parser.add_argument("--days", type=int, default=10, help="when --serving does not exist yet")
     parser.add_argument("--serving", type=Path, default=Path("/tmp/meterline-bench-dashboard/meterline.duckdb"))
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+
+
+def ensure_serving(args: argparse.Namespace) -> None:
     if not args.serving.is_file():
         start = time.perf_counter()
         build_serving(args.serving, args.requests, days=args.days)
         took = time.perf_counter() - start
         print(f"built {args.serving} ({args.requests:,} requests, {args.days} days) in {took:.1f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    serving_options(parser)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    ensure_serving(args)
     os.environ["METERLINE_SERVING"] = str(args.serving)
     from streamlit.testing.v1 import AppTest
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 # The server is a child process: it runs this checkout's page too.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
-from tests.dashboard_serving import build_serving  # noqa: E402 (after the path insert)
+from bench.dashboard import ensure_serving, serving_options  # noqa: E402 (after the path insert)
 from tests.test_dashboard_browser import (  # noqa: E402
     _DRAWING,
     METRICS,
@@ -143,17 +143,11 @@ def session(driver, url: str, screenshots: Path | None, repeat: int, errors: dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2_000_000, help="when --serving does not exist yet")
-    parser.add_argument("--days", type=int, default=10, help="when --serving does not exist yet")
-    parser.add_argument("--serving", type=Path, default=Path("/tmp/meterline-bench-dashboard/meterline.duckdb"))
+    serving_options(parser)
     parser.add_argument("--repeats", type=int, default=5, help="sessions, each in a fresh browser profile")
     parser.add_argument("--screenshots", type=Path, help="folder for the Hour step's final page, per session")
     args = parser.parse_args()
-    if not args.serving.is_file():
-        start = time.perf_counter()
-        build_serving(args.serving, args.requests, days=args.days)
-        took = time.perf_counter() - start
-        print(f"built {args.serving} ({args.requests:,} requests, {args.days} days) in {took:.1f} s")
+    ensure_serving(args)
     if args.screenshots is not None:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[float]] = {}
