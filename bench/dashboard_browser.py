@@ -45,18 +45,19 @@ from bench.dashboard import ensure_serving, serving_options  # noqa: E402 (after
 from tests.test_dashboard_browser import (  # noqa: E402
     _DRAWING,
     METRICS,
+    RUNNING,
+    STALE,
     browser,
     console_errors,
     dashboard_server,
     query,
 )
 
-RUNNING = '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
 PROVIDERS = ".st-key-table-providers"  # the Provider Cost tab's first table (the tab has no cards)
 # Everything a poll reads, in one round trip: arguments[0] is the step's marker selector.
 STATE = f"""const drawing = (() => {{ {_DRAWING} }})();
 return [drawing, document.querySelector(arguments[0]) !== null,
-        document.querySelector('{RUNNING}') !== null, document.querySelector('[data-stale="true"]') !== null];"""
+        document.querySelector('{RUNNING}') !== null, document.querySelector('{STALE}') !== null];"""
 POLL, STILL, REACTION, AT_MOST = 0.05, 1.0, 2.0, 180.0
 
 

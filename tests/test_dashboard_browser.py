@@ -39,6 +39,8 @@ pytestmark = [
     ),
 ]
 METRICS = '[data-testid="stMetricValue"]'
+RUNNING = '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'  # Streamlit runs the script
+STALE = '[data-stale="true"]'  # an element of the run before, not yet replaced
 
 
 def free_port() -> int:
@@ -122,10 +124,8 @@ def settle(driver, seconds: float = 60) -> None:
     WebDriverWait(driver, seconds).until(
         lambda d: (
             d.find_elements(By.CSS_SELECTOR, METRICS)
-            and not d.find_elements(
-                By.CSS_SELECTOR, '[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]'
-            )
-            and not d.find_elements(By.CSS_SELECTOR, '[data-stale="true"]')
+            and not d.find_elements(By.CSS_SELECTOR, RUNNING)
+            and not d.find_elements(By.CSS_SELECTOR, STALE)
         )
     )
     _until_still(driver)  # charts and tables finish drawing
