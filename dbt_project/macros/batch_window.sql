@@ -1,13 +1,15 @@
 {#- The arrival-day window a run processes, [start, end): METERLINE_ARRIVAL_START/END, set by
     Dagster for its dbt process, else the vars arrival_start/arrival_end (dbt_project.yml, or
     --vars by hand). Environment, not --vars, from Dagster: dbt re-parses the whole project when
-    its --vars change, but only the files that read an environment variable when that changes. -#}
+    its --vars change. Read only when dbt executes (`execute`), never while it parses: dbt re-parses
+    every file that read an environment variable at parse time when its value changes, and the
+    window changes every run (re-parsing and writing the parse again cost seconds a run). -#}
 {% macro arrival_start() -%}
-    {{ env_var('METERLINE_ARRIVAL_START', var('arrival_start')) }}
+    {{ env_var('METERLINE_ARRIVAL_START', var('arrival_start')) if execute else var('arrival_start') }}
 {%- endmacro %}
 
 {% macro arrival_end() -%}
-    {{ env_var('METERLINE_ARRIVAL_END', var('arrival_end')) }}
+    {{ env_var('METERLINE_ARRIVAL_END', var('arrival_end')) if execute else var('arrival_end') }}
 {%- endmacro %}
 
 {% macro in_arrival_window(column) -%}
@@ -26,4 +28,15 @@
     {%- else -%}
         {{ exceptions.raise_compiler_error("batch_partitions: grain must be 'day' or 'month', got " ~ grain) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- dbt's get_where_subquery (the relation a generic test reads), plus the run's window of arrival
+    days for the tests that ask for it with `meta: {arrival_window: <date column>}`. The window is
+    rendered when the test runs: a `where` config would be rendered, and re-parsed, every run. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set column = (config.get('meta') or {}).get('arrival_window') -%}
+    {%- if column -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ in_arrival_window(column) ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(adapter.dispatch('get_where_subquery', 'dbt')(relation)) -%}
 {%- endmacro %}
