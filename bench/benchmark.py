@@ -47,7 +47,7 @@ import equivalence  # noqa: E402
 import measure  # noqa: E402
 import steps  # noqa: E402
 
-from meterline.settings import DEFAULT_PRICES  # noqa: E402
+from meterline.settings import DEFAULT_PRICES, Settings  # noqa: E402
 
 DAY = date(2026, 11, 5)
 PYTHON = sys.executable
@@ -199,6 +199,8 @@ def environment() -> dict[str, str]:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "machine": f"{cpu}, {os.cpu_count()} cores, {memory_gb} GB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
+        # meterline's and baseline (a)'s DuckDB memory_limit: they are compared at equal memory.
+        "duckdb_memory_limit": Settings.from_env().duckdb_memory_limit,
         **{
             name: version(name)
             for name in (
@@ -232,9 +234,11 @@ def markdown(results: dict) -> str:
         out += [f"Start-up anatomy: {json.dumps(results['startup'])}", ""]
     if results.get("scale"):
         out += ["| records | tool | wall s (median) | records/s | CPU s | cores busy | peak RSS MB (time -v) | "
-                "tree peak RSS MB | load avg | vs DuckDB SQL |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                "tree peak RSS MB | load avg | vs DuckDB SQL | CPU vs DuckDB SQL |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for entry in results["scale"]:
             floor = median([run["duckdb_sql"]["wall_s"] for run in entry["runs"]])
+            cpu_floor = median([run["duckdb_sql"]["cpu_s"] for run in entry["runs"]])
             for tool in ("meterline", "duckdb_sql", "pandas"):
                 runs = [run[tool] for run in entry["runs"] if tool in run]
                 if not runs:
@@ -245,7 +249,7 @@ def markdown(results: dict) -> str:
                     f"| {entry['records_read']:,} | {tool} | {wall} | {round(entry['records_read'] / wall):,} | "
                     f"{cpu} | {cpu / wall:.2f} | "
                     f"{median([r['max_rss_mb'] for r in runs]):.0f} | {median([r['tree_peak_rss_mb'] for r in runs]):.0f} "
-                    f"| {median([r['load_before'] for r in runs])} | {wall / floor:.2f}x |"
+                    f"| {median([r['load_before'] for r in runs])} | {wall / floor:.2f}x | {cpu / cpu_floor:.2f}x |"
                 )
         out += _phase_table(results["scale"], "phases", "meterline phases (median seconds):", str)
         out += _phase_table(
