@@ -31,12 +31,15 @@
 {%- endmacro %}
 
 {#- dbt's get_where_subquery (the relation a generic test reads), plus the run's window of arrival
-    days for the tests that ask for it with `meta: {arrival_window: <date column>}`. The window is
-    rendered when the test runs: a `where` config would be rendered, and re-parsed, every run. -#}
+    days for the tests that ask for it with `meta: {arrival_window: <date column>}`, and-ed with the
+    test's own `where` if it has one. The window is rendered when the test runs: in a `where` config
+    it would be rendered, and re-parsed, every run. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set column = (config.get('meta') or {}).get('arrival_window') -%}
     {%- if column -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ in_arrival_window(column) ~ ') dbt_subquery') -%}
+        {%- set where = config.get('where') -%}
+        {%- set condition = in_arrival_window(column) ~ ((' and (' ~ where ~ ')') if where else '') -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ condition ~ ') dbt_subquery') -%}
     {%- endif -%}
     {%- do return(adapter.dispatch('get_where_subquery', 'dbt')(relation)) -%}
 {%- endmacro %}
