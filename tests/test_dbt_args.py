@@ -31,11 +31,11 @@ def test_a_range_of_arrival_days_becomes_one_half_open_window() -> None:
 WINDOWED_TEST = "unique_stg_raw__usage_records__arrival_date_source_file_line_number_"
 
 
-def _dbt(command: str, target: Path, window: tuple[str, str]) -> str:
+def _dbt(command: str, target: Path, window: tuple[str, str], project: Path = DBT_PROJECT_DIR) -> str:
     env = {**os.environ, "METERLINE_ARRIVAL_START": window[0], "METERLINE_ARRIVAL_END": window[1], "TZ": "UTC"}
     done = subprocess.run(
         [DBT_EXECUTABLE, command, "--select", "int_batch_event_days", WINDOWED_TEST, "--target-path", str(target),
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+         "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR)],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -55,6 +55,18 @@ def test_a_new_window_is_compiled_in_without_parsing_again(installation: Install
         compiled = next(target.glob(f"compiled/**/{node}")).read_text()
         assert "'2026-11-05'" in compiled and "'2026-11-06'" in compiled, node
         assert "2026-10-30" not in compiled, node
+
+
+@pytest.mark.subprocess
+def test_a_windowed_test_keeps_its_own_where(installation: Installation, tmp_path: Path) -> None:
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    models = project / "models" / "staging" / "_staging__models.yml"
+    window = "\n            meta: {arrival_window: arrival_date}\n"  # the test's config
+    models.write_text(models.read_text().replace(window, window + "            where: line_number > 1\n", 1))
+    _dbt("compile", tmp_path / "target", ("2026-11-05", "2026-11-06"), project)
+    compiled = next((tmp_path / "target").glob("compiled/**/unique_stg_raw__usage_records_*.sql")).read_text()
+    assert "'2026-11-05'" in compiled and "'2026-11-06'" in compiled and "and (line_number > 1)" in compiled
 
 
 def _prepare_manifest(clone: Path, **env: str) -> tuple[int, list[str]]:
