@@ -1,4 +1,4 @@
-"""``meterline-dbt``: dbt that dies with the process that started it.
+"""``meterline-dbt``: dbt that dies with the process that started it, started warm when it can.
 
 The Dagster run starts ``dbt build`` as a child process. When the run's process is killed (``kill
 -9``, the OOM killer, a lost container), an orphaned dbt would go on writing the warehouse for a
@@ -7,18 +7,45 @@ would fail on DuckDB's own file lock midway. This entry point asks Linux to send
 when its parent dies (``prctl(PR_SET_PDEATHSIG)``, which survives ``exec``), then becomes the dbt
 installed beside it. DuckDB's write-ahead log makes a killed writer safe: its open transaction is
 rolled back. Elsewhere than on Linux it is plain dbt.
+
+**A warm dbt.** Importing dbt takes 3 to 5 s of CPU before dbt does anything, in every dbt process.
+:func:`warm_dbt` starts, once per process that runs pipelines (the ``meterline`` command, a test
+session), a server that imports dbt and its adapters once and waits on a UNIX socket in a private
+folder (mode 0700), named by ``_METERLINE_WARM_DBT``. ``meterline-dbt`` then hands its arguments,
+environment, working folder and stdout/stderr to that server, which forks a child that runs dbt
+with them: the same dbt, started without importing it again, and while a run ingests the server
+imports dbt in parallel. The dbt child dies with the server, the server with the process that
+started it, and the child also when ``meterline-dbt`` goes away (killed or finished);
+``meterline-dbt`` forwards SIGINT and SIGTERM to it and exits with its exit code. Without a server,
+or when it does not answer, ``meterline-dbt`` starts dbt itself, as before, and says so on stderr
+when a server was expected.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# The socket of this process tree's warm dbt (:func:`warm_dbt`); not a setting (no METERLINE_
+# prefix: meterline/settings.py reads those, and the dbt parse's digest hashes them).
+WARM_ENV = "_METERLINE_WARM_DBT"
+# dbt and the adapters it loads by the profile's type; imported by the server, not by the forks.
+_PRELOADED = ("dbt.cli.main", "dbt.adapters.duckdb", "dbt.adapters.spark")
+_HEADER = 8  # bytes: the length of a request, sent with the caller's stdout and stderr
+_server: dict[str, object] = {}
 
 
 def dbt_path() -> str:
@@ -38,9 +65,171 @@ def die_with_parent() -> None:
 
 def main() -> None:
     die_with_parent()
+    args = sys.argv[1:]
+    path = os.environ.get(WARM_ENV)
+    if path:
+        code = _run_warm(path, args)
+        if code is not None:
+            sys.exit(code)
     dbt = dbt_path()
-    os.execv(dbt, [dbt, *sys.argv[1:]])
+    os.execv(dbt, [dbt, *args])
+
+
+# -- the caller's side ------------------------------------------------------------------------
+
+
+def _run_warm(path: str, args: list[str]) -> int | None:
+    """dbt ``args`` in a child of the warm server at ``path``: its exit code; None when the
+    server does not answer before dbt started (start dbt here instead)."""
+    request = json.dumps({"argv": args, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
+    try:
+        with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)) as conn:
+            conn.connect(path)
+            socket.send_fds(conn, [len(request).to_bytes(_HEADER, "big")], [1, 2])
+            conn.sendall(request)
+            replies = conn.makefile("rb")
+            started = replies.readline().split()  # b"pid N" once the child has its stdout
+            if started[:1] != [b"pid"]:
+                raise ConnectionError("no dbt child")
+            child = int(started[1])
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda signum, _frame: _forward(child, signum))
+            ended = replies.readline().split()  # b"exit N" when dbt is done
+    except OSError as exc:
+        print(f"meterline-dbt: the warm dbt at {path} did not answer ({exc}); starting dbt", file=sys.stderr)
+        return None
+    if ended[:1] == [b"exit"]:
+        return int(ended[1])
+    print(f"meterline-dbt: dbt (process {child}) ended without an exit code: killed", file=sys.stderr)
+    return 128 + signal.SIGKILL
+
+
+def _forward(child: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child, signum)
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+def warm_dbt() -> None:
+    """Start this process's warm dbt server, unless it runs (see the module's docstring), and
+    point ``meterline-dbt`` at it through ``_METERLINE_WARM_DBT``. Only from the main thread:
+    Linux kills the server when the thread that started it ends (it dies with its parent)."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return
+    running = _server.get("process")
+    if isinstance(running, subprocess.Popen) and running.poll() is None:
+        os.environ[WARM_ENV] = str(_server["path"])
+        return
+    folder = tempfile.mkdtemp(prefix="meterline-dbt-")  # 0700: only this user may ask it to run dbt
+    path = os.path.join(folder, "dbt.sock")
+    process = start_server(path)
+    _server.update(process=process, folder=folder, path=path)
+    os.environ[WARM_ENV] = path
+    atexit.register(_stop, process, folder)
+
+
+def start_server(path: str, wait: float = 5.0) -> subprocess.Popen:
+    """A warm dbt server listening on ``path`` (a caller that connects now waits while it imports
+    dbt); back once the socket exists, or after ``wait`` seconds (callers then start dbt themselves)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meterline.dbt_child", path],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a terminal's Ctrl-C reaches dbt once, through meterline-dbt
+    )  # fmt: skip
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return process
+
+
+def _stop(process: subprocess.Popen, folder: str) -> None:
+    process.kill()
+    process.wait()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def serve(path: str) -> None:
+    """Listen on ``path`` at once (a caller that connects meanwhile waits), import dbt, then fork
+    a dbt child per request."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    for module in _PRELOADED:
+        with contextlib.suppress(ImportError):  # dbt-spark comes with the spark extra only
+            __import__(module)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children reap themselves
+    while True:
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            _child(conn)
+        conn.close()
+
+
+def _child(conn: socket.socket) -> None:
+    """Become the caller's dbt: its stdout and stderr, folder, environment and arguments."""
+    try:
+        header, fds, _, _ = socket.recv_fds(conn, _HEADER, 2)
+        request = _receive(conn, int.from_bytes(header, "big"))
+        die_with_parent()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in fds:
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        time.tzset()  # dbt runs with TZ=UTC
+        conn.sendall(f"pid {os.getpid()}\n".encode())
+        threading.Thread(target=_die_with_caller, args=(conn,), daemon=True).start()
+    except BaseException:
+        os._exit(1)
+    code = _dbt(request["argv"])
+    with contextlib.suppress(BaseException):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.sendall(f"exit {code}\n".encode())
+    os._exit(code)
+
+
+def _receive(conn: socket.socket, length: int) -> dict:
+    data = b""
+    while len(data) < length:
+        chunk = conn.recv(length - len(data))
+        if not chunk:
+            raise ConnectionError("the caller went away")
+        data += chunk
+    return json.loads(data)
+
+
+def _die_with_caller(conn: socket.socket) -> None:
+    """meterline-dbt never writes after its request: end of file means it is gone."""
+    with contextlib.suppress(OSError):
+        conn.recv(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _dbt(argv: list[str]) -> int:
+    """dbt's console script, in this process: its exit code."""
+    from dbt.cli.main import cli
+
+    sys.argv = ["dbt", *argv]
+    try:
+        cli()
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    serve(sys.argv[1])

@@ -125,8 +125,11 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
     check_catalog(settings.prices)
     os.environ.update(settings.as_env())
 
+    from meterline.dbt_child import warm_dbt
     from meterline.locking import warehouse_lock
     from meterline.warehouse import WarehouseLockedError
+
+    warm_dbt()  # imports dbt in a server of its own while this process starts Dagster and ingests
     from orchestration.dbt.resource import prepare_manifest
 
     prepare_manifest()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from meterline.dbt_child import warm_dbt
 from orchestration.dbt.resource import prepare_manifest
 from tests.helpers import HAS_SPARK, Installation, install, installation_root
 
@@ -40,8 +41,10 @@ _ORDER = ("spark", "pipeline", "browser", "subprocess")
 def pytest_configure(config: pytest.Config) -> None:
     """Parse the dbt project before collection: test modules import the Dagster definitions,
     which need the manifest (absent on a fresh clone). Not in pytest-xdist's controller, which
-    runs no test."""
+    runs no test. A worker's dbt commands go through the warm dbt a ``meterline`` command starts
+    (meterline/dbt_child.py), started here once per worker."""
     if getattr(config, "workerinput", None) is not None or not config.getoption("numprocesses", None):
+        warm_dbt()
         prepare_manifest()
 
 

@@ -1,0 +1,109 @@
+"""The warm dbt (meterline/dbt_child.py): ``meterline-dbt`` hands its command to a server that
+imported dbt once, and behaves as the dbt it replaces: the same output and exit code, dbt started
+itself when the server does not answer, and no dbt left behind when ``meterline-dbt`` is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meterline.dbt_child import WARM_ENV, dbt_path, start_server
+from orchestration.dbt.resource import DBT_EXECUTABLE
+
+pytestmark = pytest.mark.subprocess
+
+NO_ANSWER = "did not answer"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, str]]:
+    path = str(tmp_path_factory.mktemp("warm") / "dbt.sock")
+    process = start_server(path)
+    try:
+        yield process, path
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _run(args: list[str], socket_path: str | None) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != WARM_ENV}
+    if socket_path is not None:
+        env[WARM_ENV] = socket_path
+    return subprocess.run([DBT_EXECUTABLE, *args], env=env, capture_output=True, text=True, check=False, timeout=120)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_command_through_the_warm_dbt_prints_and_exits_as_dbt_does(server) -> None:
+    _, path = server
+    warm = _run(["--version"], path)
+    assert warm.returncode == 0, warm.stderr
+    assert "Core:" in warm.stdout and "duckdb" in warm.stdout
+    assert NO_ANSWER not in warm.stderr
+    cold = subprocess.run([dbt_path(), "no-such-command"], capture_output=True, text=True, check=False)
+    wrong = _run(["no-such-command"], path)
+    assert wrong.returncode == cold.returncode == 2
+    assert NO_ANSWER not in wrong.stderr and "No such command" in wrong.stderr
+
+
+def test_without_an_answer_meterline_dbt_starts_dbt_itself(tmp_path: Path) -> None:
+    done = _run(["--version"], str(tmp_path / "nobody.sock"))
+    assert done.returncode == 0
+    assert "Core:" in done.stdout
+    assert NO_ANSWER in done.stderr and "starting dbt" in done.stderr
+
+
+def _spinning_project(folder: Path) -> Path:
+    """A dbt project whose one operation keeps DuckDB busy until it is killed."""
+    (folder / "macros").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text("name: spin\nversion: '1.0'\nprofile: spin\n")
+    (folder / "profiles.yml").write_text(
+        "spin:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: ':memory:'\n"
+    )
+    (folder / "macros" / "spin.sql").write_text(
+        "{% macro spin() %}{% do run_query('select count(*) from range(1000000000000)') %}{% endmacro %}\n"
+    )
+    return folder
+
+
+def test_a_killed_meterline_dbt_takes_its_dbt_with_it(server, tmp_path: Path) -> None:
+    process, path = server
+    project = _spinning_project(tmp_path / "spin")
+    spin = subprocess.Popen(
+        [DBT_EXECUTABLE, "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)],
+        env={**os.environ, WARM_ENV: path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(process.pid) and spin.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _children(process.pid), "the server never forked a dbt child"
+        time.sleep(2)  # dbt is running the operation
+        assert spin.poll() is None
+        spin.send_signal(signal.SIGKILL)
+        spin.wait()
+        deadline = time.monotonic() + 10
+        while _children(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _children(process.pid) == [], "the dbt child outlived meterline-dbt"
+        assert process.poll() is None, "the server serves the next command"
+    finally:
+        for child in _children(process.pid):
+            os.kill(child, signal.SIGKILL)
