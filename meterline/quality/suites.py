@@ -12,7 +12,9 @@ money rules are exact SQL (meterline.quality.rules).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,6 +134,19 @@ FCT_COST = Suite(
     expectations=_fct_cost_expectations,
 )
 SUITES = (RAW_USAGE, FCT_COST)
+
+
+def import_in_background() -> None:
+    """Start importing Great Expectations (~5 s of Python: scipy, pandas, sqlalchemy, pyspark when
+    installed) in a thread, so that a new process's first suite does not wait for all of it:
+    ingestion runs in DuckDB meanwhile, which releases the GIL. An import that fails here fails
+    again, with its message, where the suite imports GX."""
+
+    def _import() -> None:
+        with contextlib.suppress(Exception):
+            import great_expectations  # noqa: F401
+
+    threading.Thread(target=_import, name="import-great-expectations", daemon=True).start()
 
 
 def _context(folder: Path) -> Any:
