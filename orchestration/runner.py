@@ -127,11 +127,9 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
 
     from meterline.dbt_child import warm_dbt
     from meterline.locking import warehouse_lock
-    from meterline.quality.suites import import_in_background
     from meterline.warehouse import WarehouseLockedError
 
     warm_dbt()  # imports dbt in a server of its own while this process starts Dagster and ingests
-    import_in_background()  # and Great Expectations, for the first suite
     from orchestration.dbt.resource import prepare_manifest
 
     prepare_manifest()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,9 +139,12 @@ SUITES = (RAW_USAGE, FCT_COST)
 
 def import_in_background() -> None:
     """Start importing Great Expectations (~5 s of Python: scipy, pandas, sqlalchemy, pyspark when
-    installed) in a thread, so that a new process's first suite does not wait for all of it:
-    ingestion runs in DuckDB meanwhile, which releases the GIL. An import that fails here fails
-    again, with its message, where the suite imports GX."""
+    installed) in a thread, so that a new process's first suite does not wait for all of it. Call
+    it before work that runs in DuckDB, which releases the GIL (ingestion): beside Python work
+    the import only takes turns with it. An import that fails here fails again, with its message,
+    where the suite imports GX."""
+    if "great_expectations" in sys.modules:
+        return
 
     def _import() -> None:
         with contextlib.suppress(Exception):
