@@ -186,6 +186,14 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
+def _bytecode_installed() -> bool:
+    """Whether the installed dbt has compiled bytecode beside its sources (pip writes it, uv not)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("dbt.cli.main")
+    return spec is not None and spec.origin is not None and Path(importlib.util.cache_from_source(spec.origin)).exists()
+
+
 def environment() -> dict[str, str]:
     def version(package: str) -> str:
         from importlib.metadata import version as v
@@ -201,6 +209,9 @@ def environment() -> dict[str, str]:
         "python": platform.python_version(),
         # meterline's and baseline (a)'s DuckDB memory_limit: they are compared at equal memory.
         "duckdb_memory_limit": Settings.from_env().duckdb_memory_limit,
+        # Without installed bytecode (uv's default; these machines set PYTHONDONTWRITEBYTECODE=1) every
+        # process compiles what it imports: seconds more start-up for meterline, none for (a).
+        "bytecode_installed": str(_bytecode_installed()),
         **{
             name: version(name)
             for name in (
