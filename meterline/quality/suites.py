@@ -12,10 +12,7 @@ money rules are exact SQL (meterline.quality.rules).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -135,22 +132,6 @@ FCT_COST = Suite(
     expectations=_fct_cost_expectations,
 )
 SUITES = (RAW_USAGE, FCT_COST)
-
-
-def import_in_background() -> None:
-    """Start importing Great Expectations (~5 s of Python: scipy, pandas, sqlalchemy, pyspark when
-    installed) in a thread, so that a new process's first suite does not wait for all of it. Call
-    it before work that runs in DuckDB, which releases the GIL (ingestion): beside Python work
-    the import only takes turns with it. An import that fails here fails again, with its message,
-    where the suite imports GX."""
-    if "great_expectations" in sys.modules:
-        return
-
-    def _import() -> None:
-        with contextlib.suppress(Exception):
-            import great_expectations  # noqa: F401
-
-    threading.Thread(target=_import, name="import-great-expectations", daemon=True).start()
 
 
 def _context(folder: Path) -> Any:

@@ -8,7 +8,6 @@ import dagster as dg
 from meterline.catalog import read_catalog
 from meterline.errors import UsageError
 from meterline.ingest import day_folder, ingest_day, unreadable_folders
-from meterline.quality.suites import import_in_background
 from meterline.raw_layer import write_catalog, write_day
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
@@ -45,7 +44,6 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
             allow_retries=False,
         )
     days = days_in_window(context.partition_time_window)
-    import_in_background()  # Great Expectations for the suite after this step, while DuckDB ingests
     for warning in unreadable_folders(settings.landing):
         context.log.warning(warning)
     totals = {"files": 0, "records_read": 0, "valid": 0, "rejected": 0}
