@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -82,6 +83,8 @@ def _run_warm(path: str, args: list[str]) -> int | None:
     """dbt ``args`` in a child of the warm server at ``path``: its exit code; None when the
     server does not answer before dbt started (start dbt here instead)."""
     request = json.dumps({"argv": args, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
+    child = None
+    ended: list[bytes] = []
     try:
         with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)) as conn:
             conn.connect(path)
@@ -96,8 +99,9 @@ def _run_warm(path: str, args: list[str]) -> int | None:
                 signal.signal(signum, lambda signum, _frame: _forward(child, signum))
             ended = replies.readline().split()  # b"exit N" when dbt is done
     except OSError as exc:
-        print(f"meterline-dbt: the warm dbt at {path} did not answer ({exc}); starting dbt", file=sys.stderr)
-        return None
+        if child is None:  # dbt has not started: start it here
+            print(f"meterline-dbt: the warm dbt at {path} did not answer ({exc}); starting dbt", file=sys.stderr)
+            return None
     if ended[:1] == [b"exit"]:
         return int(ended[1])
     print(f"meterline-dbt: dbt (process {child}) ended without an exit code: killed", file=sys.stderr)
@@ -236,6 +240,9 @@ def _dbt(argv: list[str]) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except KeyboardInterrupt:
         return 130
+    except Exception:  # what would have ended a dbt process with a traceback
+        traceback.print_exc()
+        return 1
     return 0
 
 

@@ -107,3 +107,27 @@ def test_a_killed_meterline_dbt_takes_its_dbt_with_it(server, tmp_path: Path) ->
     finally:
         for child in _children(process.pid):
             os.kill(child, signal.SIGKILL)
+
+
+def test_a_killed_dbt_child_fails_the_command_without_running_dbt_again(server, tmp_path: Path) -> None:
+    process, path = server
+    project = _spinning_project(tmp_path / "spin")
+    spin = subprocess.Popen(
+        [DBT_EXECUTABLE, "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)],
+        env={**os.environ, WARM_ENV: path}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := _children(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert children, "the server never forked a dbt child"
+        time.sleep(2)
+        os.kill(children[0], signal.SIGKILL)
+        _, stderr = spin.communicate(timeout=30)
+        assert spin.returncode == 128 + signal.SIGKILL
+        assert "ended without an exit code" in stderr and NO_ANSWER not in stderr
+        assert _children(process.pid) == [], "no second dbt was started"
+    finally:
+        spin.kill()
+        for child in _children(process.pid):
+            os.kill(child, signal.SIGKILL)
