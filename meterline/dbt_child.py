@@ -55,13 +55,14 @@ def dbt_path() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def die_with_parent() -> None:
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Ask Linux to send this process ``signum`` when its parent dies."""
     parent = os.getppid()
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(128 + signal.SIGKILL)
+            os._exit(128 + signum)
 
 
 def main() -> None:
@@ -156,8 +157,11 @@ def _stop(process: subprocess.Popen, folder: str) -> None:
 
 def serve(path: str) -> None:
     """Listen on ``path`` at once (a caller that connects meanwhile waits), import dbt, then fork
-    a dbt child per request."""
-    die_with_parent()
+    a dbt child per request. When the process that started it dies, even by ``kill -9``, the
+    server gets SIGTERM, removes its socket (and the folder, when empty) and exits; its dbt
+    children, killed with it, leave nothing either."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: _remove_and_exit(path))
+    die_with_parent(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -176,6 +180,13 @@ def serve(path: str) -> None:
         conn.close()
 
 
+def _remove_and_exit(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+    os._exit(0)
+
+
 def _reap(_signum: int, _frame: object) -> None:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
@@ -189,6 +200,7 @@ def _child(conn: socket.socket) -> None:
         request = _receive(conn, int.from_bytes(header, "big"))
         die_with_parent()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(fds[0], 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +132,24 @@ def test_a_killed_dbt_child_fails_the_command_without_running_dbt_again(server, 
         spin.kill()
         for child in _children(process.pid):
             os.kill(child, signal.SIGKILL)
+
+
+def test_a_server_whose_command_is_killed_exits_and_leaves_no_socket() -> None:
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import os, time\nfrom meterline.dbt_child import WARM_ENV, warm_dbt\n"
+         "warm_dbt()\nprint(os.environ[WARM_ENV], flush=True)\ntime.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        path = Path(starter.stdout.readline().strip())
+        assert path.exists()
+        server = _children(starter.pid)
+        assert len(server) == 1
+    finally:
+        starter.kill()  # kill -9: no atexit, no cleanup of its own
+        starter.wait()
+    deadline = time.monotonic() + 10
+    while (path.parent.exists() or Path(f"/proc/{server[0]}").exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.parent.exists(), "the socket's folder was left behind"
+    assert not Path(f"/proc/{server[0]}").exists(), "the server outlived the command that started it"
