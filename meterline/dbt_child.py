@@ -46,7 +46,7 @@ WARM_ENV = "_METERLINE_WARM_DBT"
 # dbt and the adapters it loads by the profile's type; imported by the server, not by the forks.
 _PRELOADED = ("dbt.cli.main", "dbt.adapters.duckdb", "dbt.adapters.spark")
 _HEADER = 8  # bytes: the length of a request, sent with the caller's stdout and stderr
-_server: dict[str, object] = {}
+_running: tuple[subprocess.Popen, str] | None = None  # this process's server and its socket
 
 
 def dbt_path() -> str:
@@ -123,16 +123,12 @@ def warm_dbt() -> None:
     Linux kills the server when the thread that started it ends (it dies with its parent)."""
     if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
         return
-    running = _server.get("process")
-    if isinstance(running, subprocess.Popen) and running.poll() is None:
-        os.environ[WARM_ENV] = str(_server["path"])
-        return
-    folder = tempfile.mkdtemp(prefix="meterline-dbt-")  # 0700: only this user may ask it to run dbt
-    path = os.path.join(folder, "dbt.sock")
-    process = start_server(path)
-    _server.update(process=process, folder=folder, path=path)
-    os.environ[WARM_ENV] = path
-    atexit.register(_stop, process, folder)
+    global _running
+    if _running is None or _running[0].poll() is not None:
+        path = os.path.join(tempfile.mkdtemp(prefix="meterline-dbt-"), "dbt.sock")  # 0700: this user only
+        _running = (start_server(path), path)
+        atexit.register(_stop, *_running)
+    os.environ[WARM_ENV] = _running[1]
 
 
 def start_server(path: str, wait: float = 5.0) -> subprocess.Popen:
@@ -149,10 +145,10 @@ def start_server(path: str, wait: float = 5.0) -> subprocess.Popen:
     return process
 
 
-def _stop(process: subprocess.Popen, folder: str) -> None:
+def _stop(process: subprocess.Popen, path: str) -> None:
     process.kill()
     process.wait()
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def serve(path: str) -> None:

@@ -4,6 +4,7 @@ itself when the server does not answer, and no dbt left behind when ``meterline-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -84,54 +85,53 @@ def _spinning_project(folder: Path) -> Path:
     return folder
 
 
-def test_a_killed_meterline_dbt_takes_its_dbt_with_it(server, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _spinning(server, folder: Path, stderr: int) -> Iterator[tuple[subprocess.Popen, int]]:
+    """``meterline-dbt run-operation spin`` through the server, once its dbt child has run for 2 s:
+    (meterline-dbt, the dbt child's pid). Nothing is left running afterwards."""
     process, path = server
-    project = _spinning_project(tmp_path / "spin")
+    project = _spinning_project(folder)
     spin = subprocess.Popen(
         [DBT_EXECUTABLE, "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)],
-        env={**os.environ, WARM_ENV: path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, WARM_ENV: path}, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not _children(process.pid) and spin.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _children(process.pid), "the server never forked a dbt child"
-        time.sleep(2)  # dbt is running the operation
-        assert spin.poll() is None
-        spin.send_signal(signal.SIGKILL)
-        spin.wait()
-        deadline = time.monotonic() + 10
-        while _children(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _children(process.pid) == [], "the dbt child outlived meterline-dbt"
-        assert process.poll() is None, "the server serves the next command"
-    finally:
-        for child in _children(process.pid):
-            os.kill(child, signal.SIGKILL)
-
-
-def test_a_killed_dbt_child_fails_the_command_without_running_dbt_again(server, tmp_path: Path) -> None:
-    process, path = server
-    project = _spinning_project(tmp_path / "spin")
-    spin = subprocess.Popen(
-        [DBT_EXECUTABLE, "run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)],
-        env={**os.environ, WARM_ENV: path}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not (children := _children(process.pid)) and time.monotonic() < deadline:
+        while not (children := _children(process.pid)) and spin.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert children, "the server never forked a dbt child"
-        time.sleep(2)
-        os.kill(children[0], signal.SIGKILL)
-        _, stderr = spin.communicate(timeout=30)
-        assert spin.returncode == 128 + signal.SIGKILL
-        assert "ended without an exit code" in stderr and NO_ANSWER not in stderr
-        assert _children(process.pid) == [], "no second dbt was started"
+        time.sleep(2)  # dbt is running the operation
+        yield spin, children[0]
     finally:
         spin.kill()
         for child in _children(process.pid):
             os.kill(child, signal.SIGKILL)
+
+
+def _gone(pid: int, seconds: float = 10) -> bool:
+    """Whether ``pid``'s children are all gone within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while _children(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _children(pid) == []
+
+
+def test_a_killed_meterline_dbt_takes_its_dbt_with_it(server, tmp_path: Path) -> None:
+    with _spinning(server, tmp_path / "spin", subprocess.DEVNULL) as (spin, _):
+        assert spin.poll() is None
+        spin.send_signal(signal.SIGKILL)
+        spin.wait()
+        assert _gone(server[0].pid), "the dbt child outlived meterline-dbt"
+        assert server[0].poll() is None, "the server serves the next command"
+
+
+def test_a_killed_dbt_child_fails_the_command_without_running_dbt_again(server, tmp_path: Path) -> None:
+    with _spinning(server, tmp_path / "spin", subprocess.PIPE) as (spin, child):
+        os.kill(child, signal.SIGKILL)
+        _, stderr = spin.communicate(timeout=30)
+        assert spin.returncode == 128 + signal.SIGKILL
+        assert "ended without an exit code" in stderr and NO_ANSWER not in stderr
+        assert _children(server[0].pid) == [], "no second dbt was started"
 
 
 def test_a_server_whose_command_is_killed_exits_and_leaves_no_socket() -> None:
