@@ -35,10 +35,10 @@ Shares (of a day's records unless said otherwise):
 
 from __future__ import annotations
 
-import gzip
 import json
+import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import chain, zip_longest
@@ -64,6 +64,8 @@ EPOCH = date(1970, 1, 1)
 FILE_FORMATS = ("jsonl", "jsonl.gz", "parquet", "jsonl", "jsonl.gz", "parquet")
 TEXT_FILES = np.array([number for number, fmt in enumerate(FILE_FORMATS) if fmt != "parquet"])
 GZIP_LEVEL = 1  # fast; the size barely differs from level 6 for these lines
+# Records turned into JSON text at once: Arrow's strings hold at most 2 GiB, ~2.7M records of a 20M-record day's file.
+JSON_CHUNK_ROWS = 1_000_000
 
 
 def _by_rank(n: int) -> np.ndarray:
@@ -505,8 +507,24 @@ def _write_day(folder: Path, arrival: date, day: Frame, plan: Plan, defects: pa.
         if fmt == "parquet":
             pq.write_table(_parquet_table(rows, plan), path, compression="zstd")
         else:
-            text = _joined_lines(_json_lines(rows, plan, defects))
-            path.write_bytes(gzip.compress(text, GZIP_LEVEL, mtime=0) if fmt.endswith(".gz") else text)
+            chunks = (
+                _take(rows, slice(start, start + JSON_CHUNK_ROWS))
+                for start in range(0, len(rows["file"]), JSON_CHUNK_ROWS)
+            )
+            _write_text(
+                path, (_joined_lines(_json_lines(chunk, plan, defects)) for chunk in chunks), fmt.endswith(".gz")
+            )
+
+
+def _write_text(path: Path, parts: Iterator[pa.Buffer], compress: bool) -> None:
+    """Write `parts` one after the other, gzip-compressed as ``gzip.compress(text, mtime=0)`` would (zlib's gzip
+    format: the same seed gives the same bytes) without holding the whole text: a file's text can exceed 2 GiB."""
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compress else None
+    with path.open("wb") as out:
+        for part in parts:
+            out.write(packer.compress(part) if packer else part)
+        if packer:
+            out.write(packer.flush())
 
 
 def _defect_table(defects: list[Defect]) -> pa.RecordBatch:

@@ -193,6 +193,26 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path
     assert all(other[name] != first[name] for name in first)
 
 
+def test_a_file_written_in_chunks_is_byte_identical_and_gzip_as_gzip_compress_writes(
+    tmp_path: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 20M-record day's file is more text than one Arrow string array holds: it is written in chunks of
+    records, and neither the lines nor the gzip stream may show where a chunk ended."""
+    import meterline.sample
+
+    def files(name: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        generate_landing(out, 1, 3000, seed=5, catalog=catalog)
+        return {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob("*.jsonl*"))}
+
+    whole = files("whole")
+    monkeypatch.setattr(meterline.sample, "JSON_CHUNK_ROWS", 97)
+    assert files("chunked") == whole
+    for name, data in whole.items():
+        if name.endswith(".gz"):
+            assert data == gzip.compress(gzip.decompress(data), 1, mtime=0)  # the bytes of one-shot gzip
+
+
 def test_every_reason_but_unpriced_is_present_and_each_invalid_line_breaks_one_rule(sample: Sample) -> None:
     broken = [(d, failed_rules(d.record)) for d in sample.deliveries if failed_rules(d.record)]
     assert all(len(rules) == 1 for _, rules in broken), [(d.text, rules) for d, rules in broken if len(rules) > 1]
