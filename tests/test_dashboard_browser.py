@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import shutil
 import socket
@@ -115,15 +116,16 @@ def browser(profile: Path):
     return webdriver.Chrome(service=Service(CHROMEDRIVER or "/usr/bin/chromedriver"), options=options)
 
 
-def settle(driver, seconds: float = 60) -> None:
-    """Wait until the page has run: the cards are drawn and Streamlit shows no running indicator."""
+def settle(driver, seconds: float = 60, drawn: str = METRICS) -> None:
+    """Wait until the page has run: `drawn` (the cards, on the Cost analysis tab) is there and Streamlit
+    shows no running indicator."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     time.sleep(0.5)
     WebDriverWait(driver, seconds).until(
         lambda d: (
-            d.find_elements(By.CSS_SELECTOR, METRICS)
+            d.find_elements(By.CSS_SELECTOR, drawn)
             and not d.find_elements(By.CSS_SELECTOR, RUNNING)
             and not d.find_elements(By.CSS_SELECTOR, STALE)
         )
@@ -326,7 +328,8 @@ def query(driver) -> dict[str, list[str]]:
 def bars(chart) -> list[dict[str, object]]:
     """The chart's bars as drawn (Vega's SVG): left edge, height and the fields of its aria-label."""
     found = []
-    for mark in chart.find_elements("css selector", "g.role-mark path[aria-roledescription='rect mark']"):
+    marks = "g.role-mark path[aria-roledescription='rect mark'], g.role-mark path[aria-roledescription='bar']"
+    for mark in chart.find_elements("css selector", marks):
         fields = dict(part.split(": ", 1) for part in mark.get_attribute("aria-label").split("; "))
         found.append({"left": mark.rect["x"], "height": mark.rect["height"], "mark": mark, **fields})
     return found
@@ -518,3 +521,199 @@ def test_the_downloaded_csv_shows_formulas_as_text(page_url: str, serving: Path,
     assert names["key_prod_01"] == "Production"
     assert all(not value.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for value in row.values())
     assert all(Decimal(row["total_cost"]) >= 0 and int(row["request_count"]) > 0 for row in rows)
+
+
+# --- issue 17's other items, each in the real page --------------------------------------------------------------
+
+
+def hour_link(hour: datetime) -> str:
+    return f"{hour:%Y-%m-%dT%H}"
+
+
+def test_switching_granularity_keeps_the_time_range_and_the_details(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    with duckdb.connect(str(serving), read_only=True) as con:
+        first_hour, last_hour = con.execute(
+            "SELECT min(period_start), max(period_start) FROM marts.cost_by_model_hourly "
+            "WHERE period_start >= '2026-10-01' AND period_start < '2026-12-01'"
+        ).fetchall()[0]
+    driver = browser(tmp_path / "grains")
+    try:
+        driver.get(f"{page_url}/?grain=month&from=2026-10&to=2026-11&detail_model=openai%2Fgpt-5-mini"
+                   "&detail_provider=azure")  # fmt: skip
+        settle(driver)
+        expected = {"from": [], "to": []}
+        for grain, first, last in (
+            ("Day", f"{first_hour:%Y-%m-%d}", f"{last_hour:%Y-%m-%d}"),  # Oct-Nov as days, cut to the data
+            ("Hour", hour_link(first_hour), hour_link(last_hour)),
+            ("Month", "2026-10", "2026-11"),
+        ):
+            driver.find_element(By.XPATH, f"//*[@data-testid='stSidebar']//label[.//p[text()='{grain}']]").click()
+            until(driver, lambda d, grain=grain: query(d)["grain"] == [grain.lower()])
+            settle(driver)
+            driver.save_screenshot(str(screenshots / f"grain-{grain.lower()}-kept.png"))
+            expected = {"from": [first], "to": [last], "detail_model": ["openai/gpt-5-mini"],
+                        "detail_provider": ["azure"]}  # fmt: skip
+            assert {name: query(driver)[name] for name in expected} == expected, grain
+            assert driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith("openai/gpt-5-mini")
+        driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'Provider')]").click()
+        until(driver, lambda d: query(d)["tab"] == ["providers"])
+        settle(driver, drawn=".st-key-table-providers")
+        driver.save_screenshot(str(screenshots / "grain-provider-kept.png"))
+        assert driver.find_element(By.CSS_SELECTOR, ".st-key-detail_provider input").get_attribute("value") == "azure"
+        assert {name: query(driver)[name] for name in expected} == expected
+    finally:
+        driver.quit()
+
+
+def test_the_cost_by_type_charts_draw_by_themselves(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    with duckdb.connect(str(serving), read_only=True) as con:
+        month = con.execute("SELECT max(period_start) FROM marts.cost_by_type_monthly").fetchall()[0][0]
+        expected = {
+            header: dict(
+                con.execute(
+                    f"SELECT {column}, sum(total_cost) FROM marts.{table} WHERE period_start = ? GROUP BY 1", [month]
+                ).fetchall()
+            )  # fmt: skip
+            for header, column, table in (
+                ("Model type", "model_type", "cost_by_type_monthly"),
+                ("Provider", "provider", "cost_by_provider_monthly"),
+                ("Purpose", "purpose", "cost_by_type_monthly"),
+            )
+        }
+    driver = browser(tmp_path / "by-type")
+    try:
+        driver.get(page_url)  # no click: the default view
+        settle(driver)
+        for chart, (header, costs) in zip(
+            driver.find_elements(By.CSS_SELECTOR, CHARTS)[2:], expected.items(), strict=True
+        ):
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+            time.sleep(0.3)
+            drawn = {bar[header]: bar["Cost"] for bar in bars(chart)}
+            assert drawn == {name: money(cost) for name, cost in costs.items()}, header  # as the tables: cents, half up
+        driver.save_screenshot(str(screenshots / "by-type-charts.png"))
+        assert "Calls" not in driver.find_element(By.TAG_NAME, "body").text  # one name for requests
+    finally:
+        driver.quit()
+
+
+def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    model = "mistral/mistral-large"  # used in about two hours of three
+    start, end = datetime(2026, 10, 21), datetime(2026, 10, 22)
+    used = [datetime.strptime(f"{h} 2026", "%b %d %H:00 %Y") for h in hours_used(serving, start, end, (model,))]
+    assert any(later - earlier > timedelta(hours=1) for earlier, later in itertools.pairwise(used))  # a gap inside
+    driver = browser(tmp_path / "gaps")
+    try:
+        driver.get(f"{page_url}/?grain=hour&from={hour_link(start)}&to={hour_link(end - timedelta(hours=1))}"
+                   f"&model={model.replace('/', '%2F')}")  # fmt: skip
+        settle(driver)
+        chart = driver.find_elements(By.CSS_SELECTOR, CHARTS)[0]  # Cost over time
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+        time.sleep(0.3)
+        driver.save_screenshot(str(screenshots / "hour-gaps.png"))
+        drawn = sorted(bars(chart), key=lambda b: b["left"])
+        assert [datetime.strptime(f"{b['Hour (UTC)']} 2026", "%b %d %H:%M %Y") for b in drawn] == used
+        # Each bar stands at its hour on a time axis: an hour without usage leaves its width empty.
+        width = (drawn[-1]["left"] - drawn[0]["left"]) / ((used[-1] - used[0]) / timedelta(hours=1))
+        for bar, hour in zip(drawn, used, strict=True):
+            assert abs(bar["left"] - drawn[0]["left"] - width * (hour - used[0]) / timedelta(hours=1)) < 1.5
+    finally:
+        driver.quit()
+
+
+def _card_delta(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricDelta"]')[0].text
+
+
+def test_a_change_against_a_negligible_base_reads_new_or_the_amount_alone(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    hourly = (
+        "WITH h AS (SELECT account_id, model, period_start AS hour, sum(total_cost) AS cost "
+        "FROM marts.cost_by_model_hourly GROUP BY ALL) SELECT now.account_id, now.model, now.hour, "
+        "now.cost - before.cost FROM h AS now JOIN h AS before ON (before.account_id, before.model, before.hour) "
+        "= (now.account_id, now.model, now.hour - INTERVAL 1 HOUR) WHERE {} ORDER BY 3, 2, 1 LIMIT 1"
+    )
+    with duckdb.connect(str(serving), read_only=True) as con:
+        # The hour before shows as $0.00: "(new)". Over +1000%: the amount alone.
+        new = con.execute(hourly.format("round(before.cost, 2) = 0 AND round(now.cost, 2) > 0")).fetchall()[0]
+        jump = con.execute(hourly.format("round(before.cost, 2) > 0 AND now.cost > 12 * before.cost")).fetchall()[0]
+    driver = browser(tmp_path / "new")
+    try:
+        for account, model, hour, difference, suffix in ((*new, " (new)"), (*jump, "")):
+            driver.get(f"{page_url}/?grain=hour&from={hour_link(hour)}&to={hour_link(hour)}&account={account}"
+                       f"&model={model.replace('/', '%2F')}")  # fmt: skip
+            settle(driver)
+            assert _card_delta(driver).splitlines()[0] == f"+{money(difference)}{suffix}", (account, model, hour)
+        driver.save_screenshot(str(screenshots / "change-amount-alone.png"))
+    finally:
+        driver.quit()
+
+
+def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_toggle(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    with duckdb.connect(str(serving), read_only=True) as con:
+        hour, absent = con.execute(
+            "SELECT period_start, count(*) FROM marts.cost_by_model_hourly GROUP BY 1 ORDER BY 2, 1 LIMIT 1"
+        ).fetchall()[0]
+        used = {m for (m,) in con.execute(
+            "SELECT DISTINCT model FROM marts.cost_by_model_hourly WHERE period_start = ?", [hour]).fetchall()}  # fmt: skip
+        every = {m for (m,) in con.execute("SELECT DISTINCT model FROM marts.cost_by_model_daily").fetchall()}
+    assert used < every
+
+    def offered() -> set[str]:
+        box = driver.find_element(By.CSS_SELECTOR, ".st-key-models input")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+        box.click()
+        options = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "[role='option']"))
+        names = {option.text for option in options} - {"Select all"}
+        box.send_keys("\ue00c")  # Escape closes the list
+        return names
+
+    driver = browser(tmp_path / "pickers")
+    try:
+        driver.get(f"{page_url}/?grain=hour&from={hour_link(hour)}&to={hour_link(hour)}")
+        settle(driver)
+        assert offered() == used
+        driver.find_element(By.CSS_SELECTOR, ".st-key-all_time label").click()
+        settle(driver)
+        driver.save_screenshot(str(screenshots / "pickers-all-time.png"))
+        assert offered() == every
+    finally:
+        driver.quit()
+
+
+def test_the_provider_tab_shows_the_cheaper_providers(
+    page_url: str, serving: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path / "alternatives")
+    try:
+        driver.get(f"{page_url}/?tab=providers")
+        settle(driver, drawn=".st-key-table-providers")
+        table = driver.find_element(By.CSS_SELECTOR, ".st-key-table-alternatives")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
+        time.sleep(0.5)
+        driver.save_screenshot(str(screenshots / "cheaper-providers.png"))
+        assert table.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable']")
+        assert "Cheaper providers" in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
