@@ -204,8 +204,9 @@ create or replace temp table classified (
 
 def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
     """Fill temp table ``classified`` with one row per non-blank line / Parquet row, file by file.
-    Numbering a file's lines is sequential, so they are numbered into temp table ``landed_lines``
-    first; classifying them (the JSON work) then runs on every core.
+    Numbering a file's lines is sequential, so they are numbered into temp table ``read_lines``
+    first; classifying them (the JSON work) then runs on every core, through view ``landed_lines``
+    (not a second copy of the file's text: at 20M records a day that copy spilled to disk).
 
     A line that is not UTF-8 or is longer than MAX_LINE_BYTES is kept as a malformed_record
     (DuckDB's rejects table gives its line number); an empty (0-byte) file holds no records. A file
@@ -223,7 +224,7 @@ def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
             con.execute(f"insert into classified {_classify_sql()}")
         except duckdb.Error as exc:
             unreadable.append(f"{path.name} ({_first_line(exc)})")
-    con.execute("drop table if exists landed_lines")
+    con.execute("drop view if exists landed_lines")
     con.execute("drop table if exists read_lines")
     if unreadable:
         folder = files[0].parent
@@ -240,14 +241,18 @@ def _first_line(exc: Exception) -> str:
 
 def _land_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(
+        f"""
+        create or replace temp view landed_lines as
+        select '{_sql_text(path.name)}' as source_file, row_number() over () as line_number,
+               to_json(r)::varchar as raw_record, null::varchar as read_error
+        from read_parquet('{_sql_text(str(path))}') r
         """
-        create or replace temp table landed_lines as
-        select $name as source_file, row_number() over () as line_number, to_json(r)::varchar as raw_record,
-               null::varchar as read_error
-        from read_parquet($path) r
-        """,
-        {"path": str(path), "name": path.name},
     )
+
+
+def _sql_text(text: str) -> str:
+    """`text` inside a SQL string literal (a view holds no parameters)."""
+    return text.replace("'", "''")
 
 
 def _land_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -279,25 +284,24 @@ def _land_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
     con.execute(
         f"""
-        create or replace temp table landed_lines as
-        select $name as source_file, line_number, line as raw_record, null::varchar as read_error
+        create or replace temp view landed_lines as
+        select '{_sql_text(path.name)}' as source_file, line_number, line as raw_record, null::varchar as read_error
         from ({numbered})
         where line is not null and (starts_with(line, '{{') or trim(line) <> '')  -- trim: the rare rest
         union all
-        select $name, line, left(ltrim(csv_line, chr(10) || chr(13)), {RAW_TEXT_KEPT}),
+        select '{_sql_text(path.name)}', line, left(ltrim(csv_line, chr(10) || chr(13)), {RAW_TEXT_KEPT}),
                case when error_type = 'INVALID ENCODING'
                         then 'the line is not valid UTF-8 (raw_record shows the bytes that are not as ?)'
                     when error_type = 'LINE SIZE OVER MAXIMUM'
                         then 'the line is longer than {MAX_LINE_BYTES} bytes (raw_record holds its start)'
                     else 'the line cannot be read: ' || error_message end
         from landed_rejects
-        """,
-        {"name": path.name},
+        """
     )
 
 
 def _classify_sql() -> str:
-    """SQL over temp table ``landed_lines`` (source_file, line_number, raw_record) giving the
+    """SQL over view ``landed_lines`` (source_file, line_number, raw_record) giving the
     columns of ``classified``: the typed fields, the first failing rule and its detail."""
     # One parse of each line into its fields (text fields as text, scalars as their JSON text),
     # then one parse of the small usage object.
