@@ -521,6 +521,13 @@ def test_the_downloaded_csv_shows_formulas_as_text(page_url: str, serving: Path,
     assert names["key_prod_01"] == "Production"
     assert all(not value.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for value in row.values())
     assert all(Decimal(row["total_cost"]) >= 0 and int(row["request_count"]) > 0 for row in rows)
+    # The period, the costs by kind, the tokens and the requests, not only the total (issue 17).
+    assert list(rows[0]) == ["period_start", "period_end", "account_id", "api_key_id", "api_key_name", "request_count",
+                             "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+                             "reasoning_tokens", "images", "web_search_calls", "input_cost", "output_cost",
+                             "other_cost", "total_cost"]  # fmt: skip
+    assert all(sum(Decimal(row[f"{kind}_cost"]) for kind in ("input", "output", "other")) == Decimal(row["total_cost"])
+               for row in rows)  # fmt: skip
 
 
 # --- issue 17's other items, each in the real page --------------------------------------------------------------
