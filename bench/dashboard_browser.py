@@ -16,9 +16,11 @@ changed signature) or 2 s without one (a warning is printed). Resolution: the po
 round trip to chromedriver (~50-70 ms).
 
 Steps of a session, as bench/dashboard.py's where the browser can do them: first load (Month, the latest
-month), granularity -> Day, account -> acct_beta, granularity -> Hour, granularity -> Month, then the
-Provider Cost tab from a link (?tab=providers) in the same browser, and the first load again there (its cache
-now holds Streamlit's scripts: what a returning user waits for). One untimed session first loads the
+month), granularity -> Day, account -> acct_beta (typed into the account box untimed, timed from the Enter
+that picks it: a user's typing is not the page's time), granularity -> Hour, granularity -> Month, a click
+on a bar of Cost by model (its detail opens), a click on the Provider Cost tab, then the Provider Cost tab
+from a link (?tab=providers) in the same browser, and the first load again there (its cache now holds
+Streamlit's scripts: what a returning user waits for). One untimed session first loads the
 page once (imports in the server, the file in the page cache), as bench/dashboard.py's warm-up run.
 
     python bench/dashboard_browser.py [--serving PATH] [--requests 2000000 --days 10] [--repeats 5]
@@ -45,9 +47,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.g
 from bench.dashboard import ensure_serving, serving_options  # noqa: E402 (after the path insert)
 from tests.test_dashboard_browser import (  # noqa: E402
     _DRAWING,
+    CHARTS,
     METRICS,
     RUNNING,
     STALE,
+    bars,
     browser,
     console_errors,
     dashboard_server,
@@ -109,6 +113,7 @@ def expect(driver, name: str, **params: str) -> None:
 
 def session(driver, url: str, screenshots: Path | None, repeat: int, errors: dict[str, list[str]]) -> dict[str, float]:
     """One user's session in a fresh browser: the steps' times, in order (console errors added to `errors`)."""
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -116,24 +121,45 @@ def session(driver, url: str, screenshots: Path | None, repeat: int, errors: dic
         xpath = f"//*[@data-testid='stSidebar']//label[.//p[text()='{label}']]"
         return lambda: driver.find_element(By.XPATH, xpath).click()
 
-    def account() -> None:
+    def type_account() -> None:  # what the user does before the change: not timed
         box = driver.find_element(By.CSS_SELECTOR, ".st-key-account input")
         box.click()
-        box.send_keys("acct_beta", Keys.ENTER)
+        box.send_keys("acct_beta")
+        time.sleep(0.5)  # the list has filtered down to the typed account
+
+    def pick_account() -> None:  # the change: Enter picks the account the list shows
+        driver.find_element(By.CSS_SELECTOR, ".st-key-account input").send_keys(Keys.ENTER)
 
     times: dict[str, float] = {}
-    for name, action, click, params in (
-        ("first load (Month, latest month)", lambda: driver.get(url), False, {"grain": "month"}),
-        ("granularity -> Day (the month as days)", grain("Day"), True, {"grain": "day"}),
-        ("account -> acct_beta", account, True, {"account": "acct_beta"}),
-        ("granularity -> Hour (the days as hours)", grain("Hour"), True, {"grain": "hour"}),
-        ("granularity -> Month", grain("Month"), True, {"grain": "month"}),
+    for name, prepare, action, click, params in (
+        ("first load (Month, latest month)", None, lambda: driver.get(url), False, {"grain": "month"}),
+        ("granularity -> Day (the month as days)", None, grain("Day"), True, {"grain": "day"}),
+        ("account -> acct_beta", type_account, pick_account, True, {"account": "acct_beta"}),
+        ("granularity -> Hour (the days as hours)", None, grain("Hour"), True, {"grain": "hour"}),
+        ("granularity -> Month", None, grain("Month"), True, {"grain": "month"}),
     ):
+        if prepare is not None:
+            prepare()
         times[name] = timed(driver, name, action, click=click)
         expect(driver, name, **params)
         errors.setdefault(name, []).extend(console_errors(driver))
         if screenshots is not None and "Hour" in name:
             driver.save_screenshot(str(screenshots / f"hour-step-session-{repeat}.png"))
+    # Click-through: a bar of Cost by model (a model not in detail yet) opens that model's detail.
+    chart = driver.find_element(By.CSS_SELECTOR, f".st-key-chart-models {CHARTS}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    time.sleep(0.5)
+    shown = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.split(" · ")[0]
+    bar = next(b for b in bars(chart) if b["Model"] != shown and b["height"] > 12)
+    name = "click a model's bar -> its detail"
+    times[name] = timed(driver, name, lambda: ActionChains(driver).move_to_element(bar["mark"]).click().perform())
+    expect(driver, name, detail_model=bar["Model"])
+    errors.setdefault(name, []).extend(console_errors(driver))
+    name = "tab -> Provider Cost (click)"
+    tab = driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'Provider')]")
+    times[name] = timed(driver, name, tab.click, PROVIDERS)
+    expect(driver, name, tab="providers")
+    errors.setdefault(name, []).extend(console_errors(driver))
     name = "first load, Provider Cost tab (link)"
     times[name] = timed(driver, name, lambda: driver.get(f"{url}/?tab=providers"), PROVIDERS, click=False)
     expect(driver, name, tab="providers")
