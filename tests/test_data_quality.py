@@ -428,3 +428,15 @@ def test_thresholds_come_from_the_environment(
     monkeypatch.setenv("METERLINE_QUARANTINE_SHARE_MAX", "5%")
     with pytest.raises(UsageError, match="METERLINE_QUARANTINE_SHARE_MAX"):
         Settings.from_env()
+
+
+def test_the_suites_pass_an_empty_arrival_day_without_starting_great_expectations(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A day without records leaves both suites nothing to hold or break; GX's import alone is ~3.5 s of
+    such a run (issue 18's empty day), so no GX project and no Data Docs are made for it."""
+    empty = Scope(arrival_days=(date(2026, 10, 1),), event_days=())
+    for suite in (suites.RAW_USAGE, suites.FCT_COST):
+        result = suites.validate(warehouse, suite, empty, tmp_path)
+        assert result.passed and result.observed == 0 and result.details["rows"] == 0, suite.name
+    assert not (tmp_path / "gx").exists() and not (tmp_path / "data_docs").exists()

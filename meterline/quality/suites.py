@@ -239,11 +239,22 @@ def validate(
     chunk_rows: int = CHUNK_ROWS,
 ) -> CheckResult:
     """Validate ``suite`` on its scope's rows, chunk by chunk; store the results and rebuild the
-    run's Data Docs in the report ``folder``."""
-    from great_expectations.core.run_identifier import RunIdentifier
-
+    run's Data Docs in the report ``folder``. Without rows (an empty arrival day) it passes without
+    starting GX (its import alone is ~3.5 s, a fifth of such a run)."""
     days = list(suite.days(scope))
     rows = _count(con, suite, days)
+    if rows == 0:  # an empty arrival day: nothing for an expectation to hold or break; GX is not started
+        return CheckResult(
+            name=suite.name,
+            asset=suite.asset,
+            severity=BLOCKING,
+            passed=True,
+            observed=0,
+            summary="no rows in the run's days: nothing to validate",
+            details={"rows": 0, "chunks": 0, "failed_expectations": []},
+        )
+    from great_expectations.core.run_identifier import RunIdentifier
+
     chunks = max(1, math.ceil(rows / chunk_rows))
     merged = _Merged()
     run_time = datetime.now(UTC)
