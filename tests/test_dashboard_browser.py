@@ -677,9 +677,9 @@ def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_to
     from selenium.webdriver.common.by import By
 
     with duckdb.connect(str(serving), read_only=True) as con:
-        hour, absent = con.execute(
-            "SELECT period_start, count(*) FROM marts.cost_by_model_hourly GROUP BY 1 ORDER BY 2, 1 LIMIT 1"
-        ).fetchall()[0]
+        [(hour,)] = con.execute(  # the hour with the fewest models used
+            "SELECT period_start FROM marts.cost_by_model_hourly GROUP BY 1 ORDER BY count(*), 1 LIMIT 1"
+        ).fetchall()
         used = {m for (m,) in con.execute(
             "SELECT DISTINCT model FROM marts.cost_by_model_hourly WHERE period_start = ?", [hour]).fetchall()}  # fmt: skip
         every = {m for (m,) in con.execute("SELECT DISTINCT model FROM marts.cost_by_model_daily").fetchall()}
