@@ -282,14 +282,15 @@ def _land_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                     where n not in (select line from landed_rejects)
                 ) numbers on r.n = numbers.k"""
     )
+    name = _sql_text(path.name)
     con.execute(
         f"""
         create or replace temp view landed_lines as
-        select '{_sql_text(path.name)}' as source_file, line_number, line as raw_record, null::varchar as read_error
+        select '{name}' as source_file, line_number, line as raw_record, null::varchar as read_error
         from ({numbered})
         where line is not null and (starts_with(line, '{{') or trim(line) <> '')  -- trim: the rare rest
         union all
-        select '{_sql_text(path.name)}', line, left(ltrim(csv_line, chr(10) || chr(13)), {RAW_TEXT_KEPT}),
+        select '{name}', line, left(ltrim(csv_line, chr(10) || chr(13)), {RAW_TEXT_KEPT}),
                case when error_type = 'INVALID ENCODING'
                         then 'the line is not valid UTF-8 (raw_record shows the bytes that are not as ?)'
                     when error_type = 'LINE SIZE OVER MAXIMUM'

@@ -116,6 +116,16 @@ def browser(profile: Path):
     return webdriver.Chrome(service=Service(CHROMEDRIVER or "/usr/bin/chromedriver"), options=options)
 
 
+@contextmanager
+def chromium(profile: Path) -> Iterator:
+    """browser(profile) for the ``with`` block, quit at its end whatever happened in it."""
+    driver = browser(profile)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 def settle(driver, seconds: float = 60, drawn: str = METRICS) -> None:
     """Wait until the page has run: `drawn` (the cards, on the Cost analysis tab) is there and Streamlit
     shows no running indicator."""
@@ -191,8 +201,7 @@ def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    first = browser(tmp_path / "first")
-    try:
+    with chromium(tmp_path / "first") as first:
         first.execute_cdp_cmd(
             "Browser.grantPermissions",
             {"origin": page_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
@@ -219,8 +228,6 @@ def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
         )
         assert copied == button.get_attribute("data-copied")
         assert copied == first.current_url  # the address bar holds the same view
-    finally:
-        first.quit()
 
     query = parse_qs(urlsplit(copied).query, keep_blank_values=True)
     assert query["grain"] == ["day"] and query["account"] == ["acct_beta"] and query["stack"] == ["provider"]
@@ -229,8 +236,7 @@ def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
     assert query["tab"] == ["analysis"] and first_day.day == 1 and last_day - first_day >= timedelta(days=5)
     assert shown[0] == money(payg_total(serving, first_day, last_day + timedelta(days=1), "acct_beta"))
 
-    fresh = browser(tmp_path / "fresh")
-    try:
+    with chromium(tmp_path / "fresh") as fresh:
         fresh.get(copied)
         settle(fresh)
         fresh.save_screenshot(str(screenshots / "link-fresh-session.png"))
@@ -244,15 +250,12 @@ def test_a_link_copied_in_one_browser_opens_the_same_view_in_a_fresh_one(
         )
         assert "Day" in selected.text
         assert parse_qs(urlsplit(fresh.current_url).query, keep_blank_values=True) == query
-    finally:
-        fresh.quit()
 
 
 def test_a_link_holding_sql_and_html_is_shown_inert(page_url: str, tmp_path: Path, screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    driver = browser(tmp_path / "hostile")
-    try:
+    with chromium(tmp_path / "hostile") as driver:
         hostile = "%3Cimg%20src%3Dx%20onerror%3D%22document.title%3D%27pwned%27%22%3E"
         driver.get(f"{page_url}/?grain=week&account={hostile}&key=%27%29%3B%20DROP%20TABLE%20marts.fct_cost%3B%20--"
                    f"&model={hostile}&tab=%3Cscript%3E")  # fmt: skip
@@ -267,8 +270,6 @@ def test_a_link_holding_sql_and_html_is_shown_inert(page_url: str, tmp_path: Pat
         assert "Granularity “week” is not month, day or hour: ignored." in text
         assert "Tab “<script>” does not exist: ignored." in text
         assert cards(driver)  # the page itself still works
-    finally:
-        driver.quit()
 
 
 def test_clicking_a_model_row_opens_its_detail(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
@@ -282,8 +283,7 @@ def test_clicking_a_model_row_opens_its_detail(page_url: str, serving: Path, tmp
         ranked = [m for (m,) in con.execute(
             "SELECT model FROM marts.cost_by_model_monthly WHERE period_start = ? "
             "GROUP BY model ORDER BY sum(total_cost) DESC, model", [month]).fetchall()]  # fmt: skip
-    driver = browser(tmp_path / "click")
-    try:
+    with chromium(tmp_path / "click") as driver:
         driver.get(page_url)
         settle(driver)
         detail = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail")
@@ -303,8 +303,6 @@ def test_clicking_a_model_row_opens_its_detail(page_url: str, serving: Path, tmp
         settle(driver)
         driver.save_screenshot(str(screenshots / "model-row-clicked.png"))
         assert parse_qs(urlsplit(driver.current_url).query)["detail_model"] == [ranked[2]]
-    finally:
-        driver.quit()
 
 
 # --- issue 17's leftovers and issue 21's CSV, each in the real page --------------------------------------------
@@ -339,8 +337,7 @@ def test_clicking_a_chart_bar_opens_the_models_detail(page_url: str, tmp_path: P
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    driver = browser(tmp_path / "bar")
-    try:
+    with chromium(tmp_path / "bar") as driver:
         driver.get(page_url)
         settle(driver)
         shown_first = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.split(" · ")[0]
@@ -354,8 +351,6 @@ def test_clicking_a_chart_bar_opens_the_models_detail(page_url: str, tmp_path: P
         driver.save_screenshot(str(screenshots / "model-bar-clicked.png"))
         assert query(driver)["detail_model"] == [bar["Model"]]
         assert driver.find_element(By.CSS_SELECTOR, ".st-key-detail_model input").get_attribute("value") == bar["Model"]
-    finally:
-        driver.quit()
 
 
 def test_changing_the_account_keeps_the_picks_with_usage_in_it_and_names_the_others(
@@ -364,8 +359,7 @@ def test_changing_the_account_keeps_the_picks_with_usage_in_it_and_names_the_oth
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    driver = browser(tmp_path / "account")
-    try:
+    with chromium(tmp_path / "account") as driver:
         # key_prod_01 is acct_alpha's, key_md_05 acct_beta's; mistral is used through acct_gamma's keys only.
         driver.get(f"{page_url}/?key=key_prod_01&key=key_md_05&model=openai%2Fgpt-5&model=mistral%2Fmistral-large")
         settle(driver)
@@ -386,8 +380,6 @@ def test_changing_the_account_keeps_the_picks_with_usage_in_it_and_names_the_oth
         keys = driver.find_element(By.CSS_SELECTOR, ".st-key-api_keys").text
         assert "*bold*" in keys and "Production" not in keys  # the tag shows key_md_05's name
         assert "openai/gpt-5" in driver.find_element(By.CSS_SELECTOR, ".st-key-models").text
-    finally:
-        driver.quit()
 
 
 FITTED_TABLES = ("model_providers", "model_api_keys", "model_purposes", "type_model_type", "type_provider",
@@ -405,8 +397,7 @@ return {right: box.right, outer: outer.right, viewport: window.innerWidth,
 def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path, screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    driver = browser(tmp_path / "fit")
-    try:
+    with chromium(tmp_path / "fit") as driver:
         driver.get(page_url)
         settle(driver)
         assert driver.execute_script("return window.innerWidth") == 1400
@@ -420,8 +411,6 @@ def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path
             # grid is inside its column and the window.
             assert geometry["scroll"] <= geometry["client"] + 1, (key, geometry)
             assert geometry["right"] <= min(geometry["outer"], geometry["viewport"]) + 1, (key, geometry)
-    finally:
-        driver.quit()
 
 
 THREE_MODELS = ("openai/gpt-5", "openai/gpt-5-mini", "anthropic/claude-sonnet-4-5")
@@ -438,8 +427,7 @@ def hours_used(serving: Path, first: datetime, end: datetime, models: tuple[str,
 def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    driver = browser(tmp_path / "order")
-    try:
+    with chromium(tmp_path / "order") as driver:
         three = "".join(f"&model={model.replace('/', '%2F')}" for model in THREE_MODELS)
         for link, unit, read, fmt, expected in (
             ("grain=day&from=2026-10-29&to=2026-11-03" + three, "Day (UTC)", lambda p: f"{p} 2026", "%b %d %Y",
@@ -466,16 +454,13 @@ def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path:
                 x_labels = [text for _, text in sorted(labels) if not text.startswith("$") and "%" not in text]
                 assert len(set(x_labels)) == len(x_labels), x_labels  # one label per period, not repeated
             driver.save_screenshot(str(screenshots / f"periods-{unit.split()[0].lower()}.png"))
-    finally:
-        driver.quit()
 
 
 def test_a_typed_day_applies_on_enter(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    driver = browser(tmp_path / "typed")
-    try:
+    with chromium(tmp_path / "typed") as driver:
         driver.get(f"{page_url}/?grain=day&from=2026-10-28&to=2026-11-03")
         settle(driver)
         box = driver.find_element(By.CSS_SELECTOR, ".st-key-range-daily-from input")
@@ -486,8 +471,6 @@ def test_a_typed_day_applies_on_enter(page_url: str, serving: Path, tmp_path: Pa
         driver.save_screenshot(str(screenshots / "typed-day.png"))
         assert query(driver)["to"] == ["2026-11-03"]
         assert cards(driver)[0] == money(payg_total(serving, datetime(2026, 10, 25), datetime(2026, 11, 4)))
-    finally:
-        driver.quit()
 
 
 def test_the_downloaded_csv_shows_formulas_as_text(page_url: str, serving: Path, tmp_path: Path) -> None:
@@ -495,8 +478,7 @@ def test_the_downloaded_csv_shows_formulas_as_text(page_url: str, serving: Path,
 
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    driver = browser(tmp_path / "csv")
-    try:
+    with chromium(tmp_path / "csv") as driver:
         driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         driver.get(page_url)
         settle(driver)
@@ -506,8 +488,6 @@ def test_the_downloaded_csv_shows_formulas_as_text(page_url: str, serving: Path,
         until(driver, lambda d: [f for f in downloads.iterdir() if f.suffix == ".csv"])
         time.sleep(0.5)  # the file is complete once chromium renamed it from .crdownload
         (saved,) = downloads.glob("*.csv")
-    finally:
-        driver.quit()
     rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"), newline="")))
     names = {row["api_key_id"]: row["api_key_name"] for row in rows}
     with duckdb.connect(str(serving), read_only=True) as con:
@@ -547,12 +527,11 @@ def test_switching_granularity_keeps_the_time_range_and_the_details(
             "SELECT min(period_start), max(period_start) FROM marts.cost_by_model_hourly "
             "WHERE period_start >= '2026-10-01' AND period_start < '2026-12-01'"
         ).fetchall()[0]
-    driver = browser(tmp_path / "grains")
-    try:
+    with chromium(tmp_path / "grains") as driver:
         driver.get(f"{page_url}/?grain=month&from=2026-10&to=2026-11&detail_model=openai%2Fgpt-5-mini"
                    "&detail_provider=azure")  # fmt: skip
         settle(driver)
-        expected = {"from": [], "to": []}
+        kept = {"detail_model": ["openai/gpt-5-mini"], "detail_provider": ["azure"]}
         for grain, first, last in (
             ("Day", f"{first_hour:%Y-%m-%d}", f"{last_hour:%Y-%m-%d}"),  # Oct-Nov as days, cut to the data
             ("Hour", hour_link(first_hour), hour_link(last_hour)),
@@ -562,8 +541,7 @@ def test_switching_granularity_keeps_the_time_range_and_the_details(
             until(driver, lambda d, grain=grain: query(d)["grain"] == [grain.lower()])
             settle(driver)
             driver.save_screenshot(str(screenshots / f"grain-{grain.lower()}-kept.png"))
-            expected = {"from": [first], "to": [last], "detail_model": ["openai/gpt-5-mini"],
-                        "detail_provider": ["azure"]}  # fmt: skip
+            expected = {**kept, "from": [first], "to": [last]}
             assert {name: query(driver)[name] for name in expected} == expected, grain
             assert driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith("openai/gpt-5-mini")
         driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'Provider')]").click()
@@ -572,8 +550,6 @@ def test_switching_granularity_keeps_the_time_range_and_the_details(
         driver.save_screenshot(str(screenshots / "grain-provider-kept.png"))
         assert driver.find_element(By.CSS_SELECTOR, ".st-key-detail_provider input").get_attribute("value") == "azure"
         assert {name: query(driver)[name] for name in expected} == expected
-    finally:
-        driver.quit()
 
 
 def test_the_cost_by_type_charts_draw_by_themselves(
@@ -595,8 +571,7 @@ def test_the_cost_by_type_charts_draw_by_themselves(
                 ("Purpose", "purpose", "cost_by_type_monthly"),
             )
         }
-    driver = browser(tmp_path / "by-type")
-    try:
+    with chromium(tmp_path / "by-type") as driver:
         driver.get(page_url)  # no click: the default view
         settle(driver)
         for chart, (header, costs) in zip(
@@ -608,8 +583,6 @@ def test_the_cost_by_type_charts_draw_by_themselves(
             assert drawn == {name: money(cost) for name, cost in costs.items()}, header  # as the tables: cents, half up
         driver.save_screenshot(str(screenshots / "by-type-charts.png"))
         assert "Calls" not in driver.find_element(By.TAG_NAME, "body").text  # one name for requests
-    finally:
-        driver.quit()
 
 
 def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
@@ -621,8 +594,7 @@ def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
     start, end = datetime(2026, 10, 21), datetime(2026, 10, 22)
     used = [datetime.strptime(f"{h} 2026", "%b %d %H:00 %Y") for h in hours_used(serving, start, end, (model,))]
     assert any(later - earlier > timedelta(hours=1) for earlier, later in itertools.pairwise(used))  # a gap inside
-    driver = browser(tmp_path / "gaps")
-    try:
+    with chromium(tmp_path / "gaps") as driver:
         driver.get(f"{page_url}/?grain=hour&from={hour_link(start)}&to={hour_link(end - timedelta(hours=1))}"
                    f"&model={model.replace('/', '%2F')}")  # fmt: skip
         settle(driver)
@@ -636,8 +608,6 @@ def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
         width = (drawn[-1]["left"] - drawn[0]["left"]) / ((used[-1] - used[0]) / timedelta(hours=1))
         for bar, hour in zip(drawn, used, strict=True):
             assert abs(bar["left"] - drawn[0]["left"] - width * (hour - used[0]) / timedelta(hours=1)) < 1.5
-    finally:
-        driver.quit()
 
 
 def _card_delta(driver) -> str:
@@ -659,16 +629,13 @@ def test_a_change_against_a_negligible_base_reads_new_or_the_amount_alone(
         # The hour before shows as $0.00: "(new)". Over +1000%: the amount alone.
         new = con.execute(hourly.format("round(before.cost, 2) = 0 AND round(now.cost, 2) > 0")).fetchall()[0]
         jump = con.execute(hourly.format("round(before.cost, 2) > 0 AND now.cost > 12 * before.cost")).fetchall()[0]
-    driver = browser(tmp_path / "new")
-    try:
+    with chromium(tmp_path / "new") as driver:
         for account, model, hour, difference, suffix in ((*new, " (new)"), (*jump, "")):
             driver.get(f"{page_url}/?grain=hour&from={hour_link(hour)}&to={hour_link(hour)}&account={account}"
                        f"&model={model.replace('/', '%2F')}")  # fmt: skip
             settle(driver)
             assert _card_delta(driver).splitlines()[0] == f"+{money(difference)}{suffix}", (account, model, hour)
         driver.save_screenshot(str(screenshots / "change-amount-alone.png"))
-    finally:
-        driver.quit()
 
 
 def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_toggle(
@@ -694,8 +661,7 @@ def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_to
         box.send_keys("\ue00c")  # Escape closes the list
         return names
 
-    driver = browser(tmp_path / "pickers")
-    try:
+    with chromium(tmp_path / "pickers") as driver:
         driver.get(f"{page_url}/?grain=hour&from={hour_link(hour)}&to={hour_link(hour)}")
         settle(driver)
         assert offered() == used
@@ -703,8 +669,6 @@ def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_to
         settle(driver)
         driver.save_screenshot(str(screenshots / "pickers-all-time.png"))
         assert offered() == every
-    finally:
-        driver.quit()
 
 
 def test_the_provider_tab_shows_the_cheaper_providers(
@@ -712,8 +676,7 @@ def test_the_provider_tab_shows_the_cheaper_providers(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    driver = browser(tmp_path / "alternatives")
-    try:
+    with chromium(tmp_path / "alternatives") as driver:
         driver.get(f"{page_url}/?tab=providers")
         settle(driver, drawn=".st-key-table-providers")
         table = driver.find_element(By.CSS_SELECTOR, ".st-key-table-alternatives")
@@ -722,5 +685,3 @@ def test_the_provider_tab_shows_the_cheaper_providers(
         driver.save_screenshot(str(screenshots / "cheaper-providers.png"))
         assert table.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable']")
         assert "Cheaper providers" in driver.find_element(By.TAG_NAME, "body").text
-    finally:
-        driver.quit()
