@@ -178,24 +178,29 @@ def stacked_periods(
     texts = {period: (_instant(period), _instant(shift(period, grain, 1)), period_label(period, grain))
              for period in period_totals}  # fmt: skip
     rank = {value: index for index, value in enumerate(order)}
+    unit = UNIT_NAMES[grain].capitalize()
+    # The tooltip's fields, and the same as each bar's accessible description ("title: text; ..."). Both are
+    # texts made here: Vega (in Streamlit, its expression interpreter) would otherwise evaluate a format and
+    # a description per bar, ~0.1 s of a browser's drawing of the hourly charts (BENCHMARKS.md, issue 17).
+    tips = {"period": f"{unit} (UTC)", "series": legend, "cost_label": "Cost", "share": "Share of the period"}
     for (period, value), cost in sorted(sums.items(), key=lambda item: (item[0][0], rank[item[0][1]])):
         whole = period_totals[period] if normalize else Decimal(1)
         low, high = below[period], below[period] + cost
         below[period] = high
         start, end, label = texts[period]
-        rows.append(
-            {
-                "start": start,
-                "end": end,
-                "period": label,
-                "series": value,
-                "low": float(low / whole) if whole else 0.0,
-                "high": float(high / whole) if whole else 0.0,
-                "cost_label": money(cost),
-                "share": float(cost / period_totals[period]) if period_totals[period] else 0.0,
-            }
-        )
-    unit = UNIT_NAMES[grain].capitalize()
+        share = float(cost / period_totals[period]) if period_totals[period] else 0.0
+        row = {
+            "start": start,
+            "end": end,
+            "period": label,
+            "series": value,
+            "low": float(low / whole) if whole else 0.0,
+            "high": float(high / whole) if whole else 0.0,
+            "cost_label": money(cost),
+            "share": f"{share:.1%}",
+        }
+        row["description"] = "; ".join(f"{title}: {row[field]}" for field, title in tips.items())
+        rows.append(row)
     domain = [_instant(window.first), _instant(window.end)]
     y_axis = alt.Axis(format="%") if normalize else alt.Axis(format="$,.2f")
     chart = (
@@ -214,12 +219,8 @@ def stacked_periods(
             color=alt.Color(
                 "series:N", title=legend, sort=order, legend=alt.Legend(orient="bottom", columns=3, labelLimit=320)
             ),
-            tooltip=[
-                alt.Tooltip("period:N", title=f"{unit} (UTC)"),
-                alt.Tooltip("series:N", title=legend),
-                alt.Tooltip("cost_label:N", title="Cost"),
-                alt.Tooltip("share:Q", title="Share of the period", format=".1%"),
-            ],
+            tooltip=[alt.Tooltip(f"{field}:N", title=title) for field, title in tips.items()],
+            description="description:N",
         )
     )
     return chart, order

@@ -28,6 +28,7 @@ import duckdb
 import pytest
 
 from dashboard.formatting import money
+from dashboard.periods import LABEL_FORMATS
 from tests.dashboard_serving import build_serving
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -416,12 +417,20 @@ def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path
 THREE_MODELS = ("openai/gpt-5", "openai/gpt-5-mini", "anthropic/claude-sonnet-4-5")
 
 
-def hours_used(serving: Path, first: datetime, end: datetime, models: tuple[str, ...]) -> list[str]:
-    """The hours of [first, end) with pay-as-you-go usage of `models`, as the hour axis labels them."""
+def hours_used(serving: Path, first: datetime, end: datetime, models: tuple[str, ...]) -> list[datetime]:
+    """The hours of [first, end) with pay-as-you-go usage of `models`."""
     with duckdb.connect(str(serving), read_only=True) as con:
-        return [f"{hour:%b %d %H:00}" for (hour,) in con.execute(
+        return [hour for (hour,) in con.execute(
             "SELECT DISTINCT period_start FROM marts.cost_by_model_hourly WHERE period_start >= ? "
             "AND period_start < ? AND model IN ? ORDER BY 1", [first, end, list(models)]).fetchall()]  # fmt: skip
+
+
+def drawn_periods(chart, grain: str) -> list[datetime]:
+    """The periods of a period chart's bars, left to right as drawn, each once (read from the bars' own
+    descriptions, which name the period as its tooltip does)."""
+    unit = {"monthly": "Month (UTC)", "daily": "Day (UTC)", "hourly": "Hour (UTC)"}[grain]
+    drawn = sorted(bars(chart), key=lambda b: b["left"])  # left to right on the screen
+    return [datetime.strptime(label, LABEL_FORMATS[grain]) for label in dict.fromkeys(b[unit] for b in drawn)]
 
 
 def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
@@ -429,11 +438,11 @@ def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path:
 
     with chromium(tmp_path / "order") as driver:
         three = "".join(f"&model={model.replace('/', '%2F')}" for model in THREE_MODELS)
-        for link, unit, read, fmt, expected in (
-            ("grain=day&from=2026-10-29&to=2026-11-03" + three, "Day (UTC)", lambda p: f"{p} 2026", "%b %d %Y",
-             [f"{d:%b %d}" for d in (datetime(2026, 10, 29) + timedelta(days=i) for i in range(6))]),
-            ("grain=month&from=2026-10&to=2026-11", "Month (UTC)", lambda p: p, "%Y-%m", ["2026-10", "2026-11"]),
-            ("grain=hour&from=2026-10-29T08&to=2026-10-29T13" + three, "Hour (UTC)", lambda p: f"{p} 2026", "%b %d %H:%M %Y",
+        for link, grain, expected in (
+            ("grain=day&from=2026-10-29&to=2026-11-03" + three, "daily",
+             [datetime(2026, 10, 29) + timedelta(days=i) for i in range(6)]),
+            ("grain=month&from=2026-10&to=2026-11", "monthly", [datetime(2026, 10, 1), datetime(2026, 11, 1)]),
+            ("grain=hour&from=2026-10-29T08&to=2026-10-29T13" + three, "hourly",
              hours_used(serving, datetime(2026, 10, 29, 8), datetime(2026, 10, 29, 14), THREE_MODELS)),
         ):  # fmt: skip
             driver.get(f"{page_url}/?{link}")
@@ -442,18 +451,14 @@ def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path:
                 chart = driver.find_elements(By.CSS_SELECTOR, CHARTS)[index]
                 driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
                 time.sleep(0.5)
-                drawn = sorted(bars(chart), key=lambda b: b["left"])  # left to right on the screen
-                periods = list(dict.fromkeys(b[unit] for b in drawn))
-                assert periods == expected, (link, index, periods)
-                moments = [datetime.strptime(read(p), fmt) for p in periods]
-                assert moments == sorted(moments)
+                assert drawn_periods(chart, grain) == expected, (link, index)  # every period, in date order
                 labels = driver.execute_script(
                     "return Array.from(arguments[0].querySelectorAll('g.role-axis-label text'))"
                     ".map(t => [t.getBoundingClientRect().left, t.textContent])", chart
                 )  # fmt: skip
                 x_labels = [text for _, text in sorted(labels) if not text.startswith("$") and "%" not in text]
                 assert len(set(x_labels)) == len(x_labels), x_labels  # one label per period, not repeated
-            driver.save_screenshot(str(screenshots / f"periods-{unit.split()[0].lower()}.png"))
+            driver.save_screenshot(str(screenshots / f"periods-{grain}.png"))
 
 
 def test_a_typed_day_applies_on_enter(page_url: str, serving: Path, tmp_path: Path, screenshots: Path) -> None:
@@ -592,7 +597,7 @@ def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
 
     model = "mistral/mistral-large"  # used in about two hours of three
     start, end = datetime(2026, 10, 21), datetime(2026, 10, 22)
-    used = [datetime.strptime(f"{h} 2026", "%b %d %H:00 %Y") for h in hours_used(serving, start, end, (model,))]
+    used = hours_used(serving, start, end, (model,))
     assert any(later - earlier > timedelta(hours=1) for earlier, later in itertools.pairwise(used))  # a gap inside
     with chromium(tmp_path / "gaps") as driver:
         driver.get(f"{page_url}/?grain=hour&from={hour_link(start)}&to={hour_link(end - timedelta(hours=1))}"
@@ -603,7 +608,7 @@ def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
         time.sleep(0.3)
         driver.save_screenshot(str(screenshots / "hour-gaps.png"))
         drawn = sorted(bars(chart), key=lambda b: b["left"])
-        assert [datetime.strptime(f"{b['Hour (UTC)']} 2026", "%b %d %H:%M %Y") for b in drawn] == used
+        assert drawn_periods(chart, "hourly") == used
         # Each bar stands at its hour on a time axis: an hour without usage leaves its width empty.
         width = (drawn[-1]["left"] - drawn[0]["left"]) / ((used[-1] - used[0]) / timedelta(hours=1))
         for bar, hour in zip(drawn, used, strict=True):
