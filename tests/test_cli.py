@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from meterline.settings import REPO_ROOT
+from meterline.settings import DEFAULT_PRICES, REPO_ROOT
 from orchestration.cli import main
 from orchestration.progress import Progress
 from orchestration.runner import check_line
@@ -122,6 +122,16 @@ def test_the_console_script_exits_with_the_code_of_the_command(installation: Ins
                           cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == "meterline: error: --from 2026-11-06 is after --to 2026-11-05"
+    # A command that succeeds: exit 0, its output whole through a pipe (the script ends the process
+    # without Python's teardown: orchestration.cli.console).
+    out = installation.root / "sample"
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # a pipe's buffer
+    done = subprocess.run([str(meterline), "generate", "--days", "2", "--rows-per-day", "50", "--start", "2026-11-05",
+                           "--out", str(out)],
+                          cwd=REPO_ROOT, env=buffered | {"METERLINE_PRICES": str(DEFAULT_PRICES)},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == f"generated 2 arrival day(s): 12 files, 100 records (0 invalid lines) in {out}\n"
 
 
 def test_a_failed_dbt_test_is_named_with_its_failing_rows_not_none() -> None:
