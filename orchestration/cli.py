@@ -216,10 +216,10 @@ _exit_code: int | None = None
 def _exit_without_teardown() -> None:
     """Registered before the command imports anything that registers an exit handler, so run after all of
     them (logging's flush, the warm dbt server's stop, temporary folders' removal): once main() has
-    returned, end the process with its code now. Python's
-    own teardown of the modules a run imports (Dagster, dbt, Great Expectations, pandas) takes 1 to 1.5 s
-    and has nothing left to save: files and connections are closed by then. An exception out of main()
-    leaves _exit_code None, so the interpreter prints it and exits as usual."""
+    returned, end the process with its code now. Python's own teardown of the modules a run imports
+    (Dagster, dbt, Great Expectations, pandas) takes 1 to 1.5 s and has nothing left to save: files and
+    connections are closed by then. An exception out of main() leaves _exit_code None, so the
+    interpreter prints it and exits as usual."""
     if _exit_code is not None:
         sys.stdout.flush()
         sys.stderr.flush()
