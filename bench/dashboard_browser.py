@@ -47,14 +47,13 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.g
 from bench.dashboard import ensure_serving, serving_options  # noqa: E402 (after the path insert)
 from tests.test_dashboard_browser import (  # noqa: E402
     _DRAWING,
-    CHARTS,
     METRICS,
     RUNNING,
     STALE,
-    bars,
-    browser,
+    chromium,
     console_errors,
     dashboard_server,
+    model_bar_to_click,
     query,
 )
 
@@ -131,6 +130,12 @@ def session(driver, url: str, screenshots: Path | None, repeat: int, errors: dic
         driver.find_element(By.CSS_SELECTOR, ".st-key-account input").send_keys(Keys.ENTER)
 
     times: dict[str, float] = {}
+
+    def step(name: str, action: Callable[[], object], marker: str = METRICS, click: bool = True, **params: str) -> None:
+        times[name] = timed(driver, name, action, marker, click=click)
+        expect(driver, name, **params)
+        errors.setdefault(name, []).extend(console_errors(driver))
+
     for name, prepare, action, click, params in (
         ("first load (Month, latest month)", None, lambda: driver.get(url), False, {"grain": "month"}),
         ("granularity -> Day (the month as days)", None, grain("Day"), True, {"grain": "day"}),
@@ -140,38 +145,22 @@ def session(driver, url: str, screenshots: Path | None, repeat: int, errors: dic
     ):
         if prepare is not None:
             prepare()
-        times[name] = timed(driver, name, action, click=click)
-        expect(driver, name, **params)
-        errors.setdefault(name, []).extend(console_errors(driver))
+        step(name, action, click=click, **params)
         if screenshots is not None and "Hour" in name:
             driver.save_screenshot(str(screenshots / f"hour-step-session-{repeat}.png"))
     # Click-through: a bar of Cost by model (a model not in detail yet) opens that model's detail.
-    chart = driver.find_element(By.CSS_SELECTOR, f".st-key-chart-models {CHARTS}")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
-    time.sleep(0.5)
-    shown = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.split(" · ")[0]
-    bar = next(b for b in bars(chart) if b["Model"] != shown and b["height"] > 12)
-    name = "click a model's bar -> its detail"
-    times[name] = timed(driver, name, lambda: ActionChains(driver).move_to_element(bar["mark"]).click().perform())
-    expect(driver, name, detail_model=bar["Model"])
-    errors.setdefault(name, []).extend(console_errors(driver))
-    name = "tab -> Provider Cost (click)"
+    bar = model_bar_to_click(driver)
+    step("click a model's bar -> its detail", lambda: ActionChains(driver).move_to_element(bar["mark"]).click().perform(),
+         detail_model=bar["Model"])  # fmt: skip
     tab = driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'Provider')]")
-    times[name] = timed(driver, name, tab.click, PROVIDERS)
-    expect(driver, name, tab="providers")
-    errors.setdefault(name, []).extend(console_errors(driver))
+    step("tab -> Provider Cost (click)", tab.click, PROVIDERS, tab="providers")
     name = "first load, Provider Cost tab (link)"
-    times[name] = timed(driver, name, lambda: driver.get(f"{url}/?tab=providers"), PROVIDERS, click=False)
-    expect(driver, name, tab="providers")
-    errors.setdefault(name, []).extend(console_errors(driver))
+    step(name, lambda: driver.get(f"{url}/?tab=providers"), PROVIDERS, click=False, tab="providers")
     if driver.find_elements(By.CSS_SELECTOR, METRICS):
         raise AssertionError(f"{name}: the Cost analysis tab's cards are shown")
     # The first step again in the same browser: a returning user, whose cache holds Streamlit's
     # scripts (the first step's browser had none); the difference is what a cold cache costs.
-    name = "first load again, same browser (cached scripts)"
-    times[name] = timed(driver, name, lambda: driver.get(url), click=False)
-    expect(driver, name, grain="month")
-    errors.setdefault(name, []).extend(console_errors(driver))
+    step("first load again, same browser (cached scripts)", lambda: driver.get(url), click=False, grain="month")
     return times
 
 
@@ -188,19 +177,13 @@ def main() -> int:
     errors: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="meterline-bench-browser-") as scratch:
         with dashboard_server(args.serving, Path(scratch) / "dashboard.log") as url:
-            warm = browser(Path(scratch) / "warm-up")
-            try:  # imports and caches: not part of a page load
+            with chromium(Path(scratch) / "warm-up") as warm:  # imports and caches: not part of a page load
                 timed(warm, "warm-up", lambda: warm.get(url), click=False)
-            finally:
-                warm.quit()
             load_before = os.getloadavg()
             for repeat in range(1, args.repeats + 1):
-                driver = browser(Path(scratch) / f"session-{repeat}")
-                try:
+                with chromium(Path(scratch) / f"session-{repeat}") as driver:
                     for name, seconds in session(driver, url, args.screenshots, repeat, errors).items():
                         results.setdefault(name, []).append(seconds)
-                finally:
-                    driver.quit()
             load_after = os.getloadavg()
     print(
         "Browser rendering: the Streamlit server's run plus chromium's drawing (headless, 1400 px), both on this "

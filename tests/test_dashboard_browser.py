@@ -334,6 +334,18 @@ def bars(chart) -> list[dict[str, object]]:
     return found
 
 
+def model_bar_to_click(driver) -> dict[str, object]:
+    """A bar of Cost by model's chart, scrolled into view, of a model not in detail yet and tall enough to
+    click (also bench/dashboard_browser.py's click-through step)."""
+    from selenium.webdriver.common.by import By
+
+    shown = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.split(" · ")[0]
+    chart = driver.find_element(By.CSS_SELECTOR, f".st-key-chart-models {CHARTS}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    time.sleep(1)
+    return next(b for b in bars(chart) if b["Model"] != shown and b["height"] > 12)
+
+
 def test_clicking_a_chart_bar_opens_the_models_detail(page_url: str, tmp_path: Path, screenshots: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -341,11 +353,7 @@ def test_clicking_a_chart_bar_opens_the_models_detail(page_url: str, tmp_path: P
     with chromium(tmp_path / "bar") as driver:
         driver.get(page_url)
         settle(driver)
-        shown_first = driver.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.split(" · ")[0]
-        chart = driver.find_element(By.CSS_SELECTOR, f".st-key-chart-models {CHARTS}")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
-        time.sleep(1)
-        bar = next(b for b in bars(chart) if b["Model"] != shown_first and b["height"] > 12)
+        bar = model_bar_to_click(driver)
         ActionChains(driver).move_to_element(bar["mark"]).click().perform()
         until(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".st-key-model_detail").text.startswith(bar["Model"]))
         settle(driver)
@@ -425,11 +433,11 @@ def hours_used(serving: Path, first: datetime, end: datetime, models: tuple[str,
             "AND period_start < ? AND model IN ? ORDER BY 1", [first, end, list(models)]).fetchall()]  # fmt: skip
 
 
-def drawn_periods(chart, grain: str) -> list[datetime]:
-    """The periods of a period chart's bars, left to right as drawn, each once (read from the bars' own
-    descriptions, which name the period as its tooltip does)."""
+def drawn_periods(drawn: list[dict[str, object]], grain: str) -> list[datetime]:
+    """The periods of a period chart's `drawn` bars (bars()), left to right on the screen, each once (read
+    from the bars' own descriptions, which name the period as its tooltip does)."""
     unit = {"monthly": "Month (UTC)", "daily": "Day (UTC)", "hourly": "Hour (UTC)"}[grain]
-    drawn = sorted(bars(chart), key=lambda b: b["left"])  # left to right on the screen
+    drawn = sorted(drawn, key=lambda b: b["left"])
     return [datetime.strptime(label, LABEL_FORMATS[grain]) for label in dict.fromkeys(b[unit] for b in drawn)]
 
 
@@ -451,7 +459,7 @@ def test_chart_periods_are_in_date_order(page_url: str, serving: Path, tmp_path:
                 chart = driver.find_elements(By.CSS_SELECTOR, CHARTS)[index]
                 driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
                 time.sleep(0.5)
-                assert drawn_periods(chart, grain) == expected, (link, index)  # every period, in date order
+                assert drawn_periods(bars(chart), grain) == expected, (link, index)  # every period, in date order
                 labels = driver.execute_script(
                     "return Array.from(arguments[0].querySelectorAll('g.role-axis-label text'))"
                     ".map(t => [t.getBoundingClientRect().left, t.textContent])", chart
@@ -608,7 +616,7 @@ def test_an_hour_without_usage_is_a_gap_on_the_time_axis(
         time.sleep(0.3)
         driver.save_screenshot(str(screenshots / "hour-gaps.png"))
         drawn = sorted(bars(chart), key=lambda b: b["left"])
-        assert drawn_periods(chart, "hourly") == used
+        assert drawn_periods(drawn, "hourly") == used
         # Each bar stands at its hour on a time axis: an hour without usage leaves its width empty.
         width = (drawn[-1]["left"] - drawn[0]["left"]) / ((used[-1] - used[0]) / timedelta(hours=1))
         for bar, hour in zip(drawn, used, strict=True):
