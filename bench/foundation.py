@@ -66,7 +66,7 @@ def main() -> None:
     warehouse = args.work / "foundation.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         read_catalog(con, DEFAULT_PRICES)
-        result = _timed("ingest_and_validate", timings, ingest_day, con, args.work / "landing", DAY)
+        result = _timed("ingest_and_validate", timings, ingest_day, con, args.work / "landing", args.work / "raw", DAY)
     window = json.dumps({"arrival_start": DAY.isoformat(), "arrival_end": "2026-11-06"})
     _timed(
         "dbt_to_fct_cost",

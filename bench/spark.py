@@ -30,7 +30,7 @@ import duckdb
 
 from meterline.catalog import read_catalog
 from meterline.ingest import ingest_day
-from meterline.raw_layer import write_catalog, write_day
+from meterline.raw_layer import write_catalog
 from meterline.sample import generate_landing
 from meterline.settings import DBT_PROJECT_DIR, DEFAULT_PRICES, Settings
 from orchestration.dbt.resource import DBT_EXECUTABLE
@@ -68,8 +68,7 @@ def _ingest(settings: Settings) -> object:
     with duckdb.connect(str(settings.warehouse)) as con:
         read_catalog(con, settings.prices)
         write_catalog(con, settings.raw)
-        result = ingest_day(con, settings.landing, DAY)
-        write_day(con, settings.raw, DAY)
+        result = ingest_day(con, settings.landing, settings.raw, DAY)
     return result
 
 

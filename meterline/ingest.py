@@ -1,17 +1,18 @@
-"""Ingest one arrival day of raw usage files into the warehouse's raw layer.
+"""Ingest one arrival day of raw usage files into the raw layer (meterline/raw_layer.py).
 
 Every file of ``$METERLINE_LANDING/date=D/`` is read by DuckDB (no Python
 loop over rows). Each record keeps its arrival day, file name and line
-number. Records that break a rule of raw_usage.md go to ``raw.usage_rejects``
+number. Records that break a rule of raw_usage.md go to ``usage_rejects``
 with the reason of the first rule they fail; the rest go, typed, to
-``raw.usage_records``. Re-running a day REPLACES that day's rows in one
-transaction, so a rerun is idempotent and picks up files added since.
+``usage_records``. Re-running a day REPLACES that day's folder of the layer
+whole, so a rerun is idempotent and picks up files added since.
 
-Tables written (all keyed by ``arrival_date``):
-- ``raw.usage_records``   valid records, typed, created_at in UTC, region NULL when not reported
-- ``raw.usage_rejects``   rejected records with reason, detail and raw text
-- ``raw.arrival_manifest`` files and records read per arrival day
-- ``raw.arrival_event_days`` event days each arrival day's records touched,
+Tables written (one Parquet file each in ``$METERLINE_RAW/arrival_date=D/``, read in the
+warehouse as views ``raw.<table>``):
+- ``usage_records``      valid records, typed, created_at in UTC, region NULL when not reported
+- ``usage_rejects``      rejected records with reason, detail and raw text
+- ``arrival_manifest``   files and records read per arrival day
+- ``arrival_event_days`` event days each arrival day's records touched,
   now or in any earlier ingestion of that day (so a rerun also recomputes
   the event days whose records have since disappeared)
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from meterline import raw_layer
 from meterline.contract import USAGE_COUNTERS
 from meterline.errors import UsageError
 
@@ -60,54 +62,6 @@ TEXT_FIELDS = (
 # RFC 3339 date-time with a zone; hour 24 and dates like Feb 30 are rejected
 # by the pattern and by the cast respectively.
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
-
-SCHEMA_SQL = """
-create schema if not exists raw;
-create table if not exists raw.usage_records (
-    arrival_date date not null,
-    source_file varchar not null,
-    line_number bigint not null,
-    request_id varchar not null,
-    created_at timestamp not null,
-    account_id varchar not null,
-    api_key_id varchar not null,
-    api_key_name varchar,
-    model varchar not null,
-    provider varchar not null,
-    endpoint varchar,
-    billing_mode varchar not null,
-    input_tokens bigint not null,
-    cached_input_tokens bigint not null,
-    cache_write_tokens bigint not null,
-    output_tokens bigint not null,
-    reasoning_tokens bigint not null,
-    images bigint not null,
-    web_search_calls bigint not null,
-    region varchar
-);
--- region (raw_usage.md, optional) came later: a warehouse created before it gains the column, last.
-alter table raw.usage_records add column if not exists region varchar;
-create table if not exists raw.usage_rejects (
-    arrival_date date not null,
-    source_file varchar not null,
-    line_number bigint not null,
-    request_id varchar,
-    reason varchar not null,
-    detail varchar,
-    raw_record varchar
-);
-create table if not exists raw.arrival_manifest (
-    arrival_date date primary key,
-    files bigint not null,
-    records_read bigint not null,
-    ingested_at timestamp not null
-);
-create table if not exists raw.arrival_event_days (
-    arrival_date date not null,
-    event_date date not null,
-    primary key (arrival_date, event_date)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -405,71 +359,43 @@ def _classify_sql() -> str:
     """
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(SCHEMA_SQL)
-
-
-def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, arrival_date: date) -> IngestResult:
-    """Replace arrival day ``arrival_date``'s raw rows with what its folder holds now."""
-    ensure_schema(con)
+def ingest_day(con: duckdb.DuckDBPyConnection, landing: Path, raw: Path, arrival_date: date) -> IngestResult:
+    """Replace arrival day ``arrival_date``'s folder of the raw layer ``raw`` with what its landing
+    folder holds now; the warehouse's ``raw`` views then read it."""
+    raw_layer.open_layer(con, raw)
     files, skipped = landing_entries(landing, arrival_date)
     _classify_files(con, files)
-    day = {"day": arrival_date}
-    counter_list = ", ".join(USAGE_COUNTERS)
-    con.execute("begin transaction")
-    try:
-        con.execute(
-            """
-            insert into raw.arrival_event_days
-            select distinct $day, cast(created_at as date) from raw.usage_records where arrival_date = $day
-            on conflict do nothing
-            """,
-            day,
-        )
-        con.execute("delete from raw.usage_records where arrival_date = $day", day)
-        con.execute("delete from raw.usage_rejects where arrival_date = $day", day)
-        con.execute(
-            f"""
-            insert into raw.usage_records
-            select $day, source_file, line_number, request_id, created_at_utc, account_id, api_key_id,
-                   api_key_name, model, provider, endpoint, billing_mode, {counter_list}, region
-            from classified where reason is null
-            """,
-            day,
-        )
-        con.execute(
-            """
-            insert into raw.usage_rejects
-            select $day, source_file, line_number, request_id, reason, detail, raw_record
-            from classified where reason is not null
-            """,
-            day,
-        )
-        con.execute(
-            """
-            insert into raw.arrival_event_days
-            select distinct $day, cast(created_at_utc as date) from classified where reason is null
-            on conflict do nothing
-            """,
-            day,
-        )
-        # An event day no date can hold (remembered by an ingestion before created_at's UTC year was
-        # checked) would fail every later run of the day: forgotten.
-        con.execute(
-            f"delete from raw.arrival_event_days where year(event_date) not between {UTC_YEARS[0]} and {UTC_YEARS[1]}"
-        )
-        con.execute(
-            """
-            insert or replace into raw.arrival_manifest
-            select $day, $files, count(*), now()::timestamp from classified
-            """,
-            {**day, "files": len(files)},
-        )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    fields = ", ".join(f for f in TEXT_FIELDS if f not in ("request_id", "created_at"))
+    this_day = "arrival_date = $day"
+    # An event day no date can hold (remembered by an ingestion before created_at's UTC year was
+    # checked) would fail every later run of the day: forgotten.
+    possible = f"year(event_date) between {UTC_YEARS[0]} and {UTC_YEARS[1]}"
+    queries = {
+        "usage_records": f"""
+            select $day as arrival_date, source_file, line_number, request_id, created_at_utc as created_at,
+                   {fields}, {", ".join(USAGE_COUNTERS)}
+            from classified where reason is null""",
+        "usage_rejects": """
+            select $day as arrival_date, source_file, line_number, request_id, reason, detail, raw_record
+            from classified where reason is not null""",
+        "arrival_manifest": """
+            select $day as arrival_date, $files as files, count(*) as records_read, now() as ingested_at
+            from classified""",
+        # The event days of the day's records now, and of every earlier ingestion of the day.
+        "arrival_event_days": f"""
+            select distinct $day as arrival_date, event_date from (
+                select event_date from raw.arrival_event_days where {this_day}
+                union all
+                select cast(created_at as date) from raw.usage_records where {this_day}
+                union all
+                select cast(created_at_utc as date) from classified where reason is null
+            ) where {possible}
+            order by event_date""",
+    }
+    raw_layer.write_day(con, raw, arrival_date, queries, {"day": arrival_date, "files": len(files)})
+    raw_layer.register_views(con, raw)
     valid, rejected = con.execute(
         "select count(*) filter (where reason is null), count(*) filter (where reason is not null) from classified"
     ).fetchall()[0]
+    con.execute("drop table classified")
     return IngestResult(arrival_date, len(files), valid + rejected, valid, rejected, tuple(skipped))

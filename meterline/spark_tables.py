@@ -2,8 +2,9 @@
 
 The checks after dbt and the publish step read the models through one DuckDB connection
 (``MeterlinePaths.built_warehouse``). On Spark that connection is :func:`connect`: an
-in-memory DuckDB where ``raw.*`` are views over the DuckDB warehouse (attached read-only;
-ingestion writes it on both engines) and each relation of the schemas dbt builds on Spark
+in-memory DuckDB where ``raw.*`` are views over the raw layer's files and the DuckDB
+warehouse's raw tables (the price catalog; attached read-only; ingestion writes both on
+both engines) and each relation of the schemas dbt builds on Spark
 (:data:`SCHEMAS`) is a view over Parquet:
 
 - a table: its own files under its metastore location (``<location>/*.parquet``, or
@@ -30,6 +31,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
+from meterline.raw_layer import register_views
 from meterline.settings import Settings
 
 # The schemas dbt builds on Spark that Python reads (staging holds views over raw, which
@@ -178,6 +180,7 @@ def connect(settings: Settings, run_id: str) -> duckdb.DuckDBPyConnection:
         ).fetchall()
         for (table,) in raw_tables:
             con.execute(f"create view raw.{_quoted(table)} as select * from {WAREHOUSE}.raw.{_quoted(table)}")
+        register_views(con, settings.raw)  # the day tables: the raw layer's files
         for name, relation in relations.items():
             schema, table = name.split(".")
             con.execute(f"create view {schema}.{_quoted(table)} as {_view_sql(relation)}")

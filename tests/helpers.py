@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from meterline.catalog import CATALOG_COLUMNS, REGION
+from meterline.raw_layer import day_dir
 from meterline.settings import REPO_ROOT, Settings
 from orchestration.runner import materialize
 
@@ -127,6 +128,14 @@ class Installation:
                 f"insert into marts.fct_cost select * replace ({replaced}) from marts.fct_cost where request_id = ?",
                 [like],
             )
+
+    def edit_raw(self, table: str, day: str, select: str) -> None:
+        """Replace arrival day ``day``'s file of ``table`` in the raw layer by ``select`` over its
+        rows (table ``rows``): what an older ingestion left, or a defect only a check can find."""
+        path = day_dir(self.root / "raw", date.fromisoformat(day)) / f"{table}.parquet"
+        with duckdb.connect() as con:
+            con.execute("create table rows as select * from read_parquet(?)", [str(path)])
+            con.execute(f"copy ({select}) to '{path}' (format parquet)")
 
     def serving_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         with duckdb.connect(str(self.serving), read_only=True) as con:

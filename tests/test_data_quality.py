@@ -404,8 +404,11 @@ def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(
 
 
 def test_the_raw_records_suite_fails_on_a_broken_record(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    warehouse.execute("update raw.usage_records set reasoning_tokens = output_tokens + 1 where request_id = 'd1-0'")
-    warehouse.execute("update raw.usage_records set billing_mode = 'free' where request_id = 'd2-0'")
+    # The raw records as the suite reads them (a view over the raw layer, shared with other tests: a copy).
+    warehouse.execute("create table main.records as select * from raw.usage_records")
+    warehouse.execute("update main.records set reasoning_tokens = output_tokens + 1 where request_id = 'd1-0'")
+    warehouse.execute("update main.records set billing_mode = 'free' where request_id = 'd2-0'")
+    warehouse.execute("create or replace view raw.usage_records as select * from main.records")
     result = suites.validate(warehouse, suites.RAW_USAGE, SCOPE, tmp_path)
     assert not result.passed and result.severity == BLOCKING
     failed = {e["expectation"] for e in result.details["failed_expectations"]}

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from meterline.catalog import CATALOG_COLUMNS, read_catalog
-from meterline.ingest import ensure_schema
+from meterline.raw_layer import open_layer
 from meterline.settings import DBT_PROJECT_DIR
 from orchestration.dbt.resource import DBT_EXECUTABLE, DBT_TARGET_PATH
 
@@ -43,7 +43,7 @@ def unit_results(roots: Path) -> Iterator[dict[str, dict]]:
     catalog = root / "prices.csv"
     catalog.write_text(",".join(CATALOG_COLUMNS) + "\n", encoding="utf-8")
     with duckdb.connect(str(warehouse)) as con:
-        ensure_schema(con)
+        open_layer(con, root / "raw")
         read_catalog(con, catalog)
     # A target folder of its own, kept between sessions: dbt's partial parse of this profile.
     target = DBT_PROJECT_DIR / DBT_TARGET_PATH / "unit-tests"

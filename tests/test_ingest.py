@@ -17,7 +17,7 @@ DAY = "2026-11-05"
 
 def _ingest(inst: Installation, day: str = DAY):
     with duckdb.connect(str(inst.warehouse)) as con:
-        return ingest_day(con, inst.landing, date.fromisoformat(day))
+        return ingest_day(con, inst.landing, inst.root / "raw", date.fromisoformat(day))
 
 
 def _rejects(inst: Installation) -> dict[int, tuple]:
@@ -169,19 +169,3 @@ def test_region_is_kept_and_missing_null_or_empty_mean_not_reported(installation
         "parquet": "eu",
         "parquet_null": None,
     }
-
-
-def test_a_warehouse_from_before_regions_gains_the_column(installation: Installation) -> None:
-    with duckdb.connect(str(installation.warehouse)) as con:
-        con.execute("create schema raw")
-        con.execute(
-            "create table raw.usage_records (arrival_date date not null, source_file varchar not null, "
-            "line_number bigint not null, request_id varchar not null, created_at timestamp not null, "
-            "account_id varchar not null, api_key_id varchar not null, api_key_name varchar, model varchar not null, "
-            "provider varchar not null, endpoint varchar, billing_mode varchar not null, input_tokens bigint not null, "
-            "cached_input_tokens bigint not null, cache_write_tokens bigint not null, output_tokens bigint not null, "
-            "reasoning_tokens bigint not null, images bigint not null, web_search_calls bigint not null)"
-        )
-    installation.write_jsonl(DAY, "a.jsonl", [usage_record("r", "2026-11-05T01:00:00Z", region="eu")])
-    _ingest(installation)
-    assert installation.warehouse_rows("select request_id, region from raw.usage_records") == [("r", "eu")]

@@ -66,7 +66,7 @@ D1, D2 = "2026-11-05", "2026-11-06"
 
 def _ingest(inst: Installation, day: str = D1):
     with duckdb.connect(str(inst.warehouse)) as con:
-        return ingest_day(con, inst.landing, date.fromisoformat(day))
+        return ingest_day(con, inst.landing, inst.root / "raw", date.fromisoformat(day))
 
 
 def _bad_lines(inst: Installation, day: str) -> None:
@@ -153,8 +153,8 @@ def test_each_bad_line_is_quarantined_with_its_line_number_and_the_rest_is_read(
 def test_a_remembered_event_day_past_year_9999_is_forgotten_by_the_next_ingestion(installation: Installation) -> None:
     installation.write_jsonl(D1, "a.jsonl", [usage_record("a", f"{D1}T10:00:00Z")])
     _ingest(installation)
-    with duckdb.connect(str(installation.warehouse)) as con:  # what an ingestion before the fix left
-        con.execute("insert into raw.arrival_event_days values (?, '10000-01-01'::date)", [D1])
+    # what an ingestion before the fix left
+    installation.edit_raw("arrival_event_days", D1, f"from rows union all select '{D1}'::date, '10000-01-01'::date")
     _ingest(installation)
     assert installation.warehouse_rows("select event_date::varchar from raw.arrival_event_days") == [(D1,)]
 
@@ -367,8 +367,8 @@ def stages(roots: Path) -> Iterator[Stages]:
         runs = {"bad inputs": _run(inst, D1)}
         killed = _kill_during_dbt(inst, D1)
 
-        with duckdb.connect(str(inst.warehouse)) as con:  # what an ingestion before the fix left
-            con.execute("insert into raw.arrival_event_days values (?, '10000-01-01'::date)", [D1])
+        # what an ingestion before the fix left
+        inst.edit_raw("arrival_event_days", D1, f"from rows union all select '{D1}'::date, '10000-01-01'::date")
         runs["poisoned rerun"] = _run(inst, D1)
         failed_publish = _failed_publish(inst)
 

@@ -35,11 +35,11 @@
 {%- endmacro %}
 
 {#-
-  Run at the start of every dbt invocation. DuckDB reads the raw tables that
-  ingestion writes into its warehouse. Spark reads the Parquet raw layer
-  ($METERLINE_RAW, meterline/raw_layer.py): schema raw holds one view per
+  Run at the start of every dbt invocation. Both engines read the Parquet raw
+  layer ($METERLINE_RAW, meterline/raw_layer.py) through schema raw: one view per
   table over the files of every arrival day, so the sources are the same names
-  on both engines and a rerun's replaced day folder is read as it is now.
+  on both engines and a rerun's replaced day folder is read as it is now. On
+  DuckDB ingestion creates the views in the warehouse; on Spark this macro does.
 -#}
 {% macro register_raw_layer() -%}
     {{ return(adapter.dispatch('register_raw_layer', 'meterline')()) }}

@@ -1,5 +1,5 @@
-"""The ``raw`` group: the price catalog and the arrival days of landing files, in the warehouse and
-the Parquet raw layer."""
+"""The ``raw`` group: the price catalog and the arrival days of landing files, in the Parquet raw
+layer (read in the warehouse through views)."""
 
 from collections.abc import Iterator
 
@@ -8,7 +8,7 @@ import dagster as dg
 from meterline.catalog import read_catalog
 from meterline.errors import UsageError
 from meterline.ingest import day_folder, ingest_day, unreadable_folders
-from meterline.raw_layer import write_catalog, write_day
+from meterline.raw_layer import write_catalog
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
 
@@ -23,16 +23,16 @@ RAW_TABLES = {
 @dg.multi_asset(
     name="raw_usage",
     specs=[
-        dg.AssetSpec(["raw", table], description=text, group_name="raw", kinds={"duckdb", "parquet"})
+        dg.AssetSpec(["raw", table], description=text, group_name="raw", kinds={"parquet"})
         for table, text in RAW_TABLES.items()
     ],
     partitions_def=arrival_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=TRANSIENT_IO_RETRY,
     description=(
-        "Every file of $METERLINE_LANDING/date=D/ parsed and validated by DuckDB; "
-        "a rerun replaces the day's rows, in the warehouse and in the Parquet raw layer "
-        "$METERLINE_RAW/arrival_date=D/ that either engine reads."
+        "Every file of $METERLINE_LANDING/date=D/ parsed and validated by DuckDB into the Parquet "
+        "raw layer $METERLINE_RAW/arrival_date=D/, the one copy that both engines and the checks read "
+        "(the warehouse's raw.* are views over it); a rerun replaces the day's folder whole."
     ),
 )
 def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Iterator[dg.MaterializeResult]:
@@ -52,11 +52,10 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
     with paths.connect_warehouse() as con:
         for number, day in enumerate(days, 1):
             try:
-                result = ingest_day(con, settings.landing, day)
+                result = ingest_day(con, settings.landing, settings.raw, day)
             except UsageError as exc:
                 unreadable.append(str(exc))
                 continue
-            write_day(con, settings.raw, day)
             for skipped in result.skipped:
                 context.log.warning(f"arrival day {day}: {skipped}")
             context.log.info(
