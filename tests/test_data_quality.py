@@ -396,6 +396,9 @@ def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(
     }
     assert {r["request_id"] for r in result.offending_rows} == {"d2-1", "d2-2"}
     assert (tmp_path / "data_docs" / "index.html").is_file()
+    # The chunks held every row once between them.
+    counted = {e["expectation"]: e["element_count"] for e in result.details["failed_expectations"]}
+    assert set(counted.values()) == {result.details["rows"]} and result.details["rows"] > 50
     # One stored result per chunk: a failing chunk's detailed result replaced its pass/fail one.
     stored = [json.loads(p.read_text()) for p in (tmp_path / "gx").rglob("validations/fct_cost_suite/**/*.json")]
     assert len(stored) == 6

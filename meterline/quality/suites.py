@@ -2,8 +2,8 @@
 
 GX validates pandas batches backed by Arrow, fetched from DuckDB holding only
 the columns a suite needs (GX 1.24's SQL datasource fails on DuckDB). A large
-scope is validated in chunks of about :data:`CHUNK_ROWS` rows, split by a hash
-of ``request_id``. Each chunk's validation result is
+scope is validated in chunks of :data:`CHUNK_ROWS` rows, streamed from one scan of the
+suite's query. Each chunk's validation result is
 stored in the run's GX project under the report folder and rendered into its
 Data Docs; the chunk results are merged into one :class:`CheckResult`.
 Row-by-row rules live here; set-level rules (request_id's uniqueness among them) and
@@ -13,7 +13,7 @@ money rules are exact SQL (meterline.quality.rules).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +52,7 @@ DETAILS_FORMAT = {
 class Suite:
     name: str  # the GX suite and the Dagster check name
     asset: str
-    sql: str  # the suite's columns for the scope ($days); {chunk} is the chunk filter
+    sql: str  # the suite's columns for the scope ($days)
     days: Callable[[Scope], tuple]  # the days bound to $days
     expectations: Callable[[], list[Any]]  # built on demand: importing GX takes seconds
 
@@ -112,7 +112,7 @@ RAW_USAGE = Suite(
     sql=f"""
         select {", ".join(REQUIRED_TEXT)}, created_at, {", ".join(COUNTERS)}, {PROMPT_PARTS}
         from raw.usage_records
-        where arrival_date in (select unnest($days::date[])) {{chunk}}
+        where arrival_date in (select unnest($days::date[]))
     """,
     days=lambda scope: scope.arrival_days,
     expectations=_raw_usage_expectations,
@@ -126,7 +126,7 @@ FCT_COST = Suite(
                {", ".join(f"sign({cost})::bigint as {cost}_sign" for cost in COSTS)},
                total_cost = input_cost + output_cost + other_cost as total_is_sum_of_parts
         from marts.fct_cost
-        where cast(created_at as date) in (select unnest($days::date[])) {{chunk}}
+        where cast(created_at as date) in (select unnest($days::date[]))
     """,
     days=lambda scope: scope.event_days,
     expectations=_fct_cost_expectations,
@@ -178,14 +178,27 @@ def _validation_definition(context: Any, suite: Suite) -> Any:
 
 
 def _count(con: duckdb.DuckDBPyConnection, suite: Suite, days: list) -> int:
-    return con.execute(f"select count(*) from ({suite.sql.format(chunk='')})", {"days": days}).fetchall()[0][0]
+    return con.execute(f"select count(*) from ({suite.sql})", {"days": days}).fetchall()[0][0]
 
 
-def _batch(con: duckdb.DuckDBPyConnection, suite: Suite, days: list, chunk: int, chunks: int) -> Any:
+def _batches(con: duckdb.DuckDBPyConnection, suite: Suite, days: list, chunk_rows: int) -> Iterator[Any]:
+    """The suite's rows as pandas frames of ``chunk_rows`` rows (the last one smaller), from one
+    streamed scan of the query."""
+    import pyarrow as pa
 
-    where = f"and hash({KEY_COLUMN}) % {chunks} = {chunk}" if chunks > 1 else ""
-    table = con.sql(suite.sql.format(chunk=where), params={"days": days}).to_arrow_table()
-    return table.to_pandas(types_mapper=_pandas_type)
+    reader = con.sql(suite.sql, params={"days": days}).to_arrow_reader(chunk_rows)
+    pending: list[Any] = []  # DuckDB's batches (a row group each, at most) not yet in a chunk
+    held = 0
+    for batch in reader:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            rows = pa.Table.from_batches(pending, schema=reader.schema)
+            yield rows.slice(0, chunk_rows).to_pandas(types_mapper=_pandas_type)
+            rest = rows.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending, schema=reader.schema).to_pandas(types_mapper=_pandas_type)
 
 
 def _pandas_type(arrow_type: Any) -> Any:
@@ -261,8 +274,7 @@ def validate(
     with locked(folder):
         context = _context(folder)
         definition = _validation_definition(context, suite)
-        for chunk in range(chunks):
-            batch = _batch(con, suite, days, chunk, chunks)
+        for chunk, batch in enumerate(_batches(con, suite, days, chunk_rows)):
             run_id = RunIdentifier(
                 run_name=f"{scope.partition or 'all'} chunk {chunk + 1} of {chunks}", run_time=run_time
             )
