@@ -69,8 +69,9 @@ class Progress:
     def _dagster(self, level: str, step: str, message: str) -> None:
         verdict = message.split(" ", 1)[0]
         if verdict in ("passed", "FAILED", "WARNING") and message[len(verdict) :].startswith(" ["):
-            # "passed [blocking] 23 x one_row_per_group: ..." stands for 23 checks that passed.
-            times = re.match(r"\S+ \[\w+\] (\d+) x ", message)
+            # "passed [blocking] 23 x one_row_per_group: ..." stands for 23 checks that passed
+            # ("passed [blocking/warning] 9 x conservation/...: ..." for 9 of both severities).
+            times = re.match(r"\S+ \[[\w/]+\] (\d+) x ", message)
             count = int(times.group(1)) if times else 1
             self.checks[{"passed": "passed", "FAILED": "failed", "WARNING": "warnings"}[verdict]] += count
             if verdict != "passed" and not self.verbose:

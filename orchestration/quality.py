@@ -22,7 +22,7 @@ $METERLINE_REPORTS (meterline.quality.report), together with the dbt tests' resu
 (:func:`recording_dbt_tests`).
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,12 +139,14 @@ def evaluate(
     *,
     scope: str = "rebuilt",
     source: str = "sql",
+    sources: Mapping[str, str] | None = None,
     raw_only: bool = False,
 ) -> list[dg.AssetCheckResult]:
     """Run ``compute`` on what the engine built (read-only), record its results in the run's
     report folder and return them as Dagster check results. ``scope``: "none" (an unpartitioned
     asset), "arrival" (the run's arrival days) or "rebuilt" (those plus the event days dbt
-    rebuilt). ``raw_only``: the check reads only raw.* and runs before dbt, so it reads the
+    rebuilt). ``source`` (sql, gx) is what the report says produced the results; ``sources``, by
+    check name, where some differ. ``raw_only``: the check reads only raw.* and runs before dbt, so it reads the
     DuckDB warehouse, where ingestion writes raw.* on both engines."""
     settings = paths.settings()
     folder = run_report_folder(context, settings)
@@ -162,7 +164,10 @@ def evaluate(
         # The step fails (so a blocking check still stops the run); the report says why.
         _record(context, folder, [_error_result(context, spec, exc) for spec in context.check_specs], source)
         raise
-    _record(context, folder, results, source)
+    for produced_by in dict.fromkeys((sources or {}).get(result.name, source) for result in results):
+        _record(
+            context, folder, [r for r in results if (sources or {}).get(r.name, source) == produced_by], produced_by
+        )
     # A line per result that failed or warned; the passes of a multi-mart op in one line (each log
     # line is an event in Dagster's storage; every result is in the report and the check results).
     passed = [result for result in results if result.passed]
