@@ -8,7 +8,8 @@ the asset it guards, so the serving file is left as it was.
 
 - ``raw/price_catalog``: price_catalog_rules (pricing.md) -> the dbt models never run
 - ``raw/usage_records``: usage_records_suite (Great Expectations) -> the dbt models never run
-- ``fct_cost``: conservation, request_id_unique, no_negative_cost, fct_cost_suite (GX)
+- ``fct_cost``: conservation, request_id_unique, no_negative_cost, unpriced_share, fct_cost_suite
+  (GX), in one op with the warnings below (``fct_cost_rules``)
 - every aggregate mart: reconciles_with_fct_cost (one op for all of them)
 - ``provider_alternatives_daily``/``_monthly``: alternatives_within_marts (one op for both)
 
