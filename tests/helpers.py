@@ -34,6 +34,7 @@ import pytest
 from meterline.catalog import CATALOG_COLUMNS, REGION
 from meterline.raw_layer import day_dir
 from meterline.settings import REPO_ROOT, Settings
+from meterline.warehouse import sql_string
 from orchestration.runner import materialize
 
 # The schemas dbt and the raw layer create in a Spark warehouse.
@@ -135,7 +136,7 @@ class Installation:
         path = day_dir(self.root / "raw", date.fromisoformat(day)) / f"{table}.parquet"
         with duckdb.connect() as con:
             con.execute("create table rows as select * from read_parquet(?)", [str(path)])
-            con.execute(f"copy ({select}) to '{path}' (format parquet)")
+            con.execute(f"copy ({select}) to {sql_string(path)} (format parquet)")
 
     def serving_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         with duckdb.connect(str(self.serving), read_only=True) as con:
