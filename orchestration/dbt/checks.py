@@ -3,7 +3,6 @@ spend jumps and on missing regional prices (one step), every aggregate mart's re
 fct_cost (one step), the alternatives' bounds (one step) and every mart's grain (one step)."""
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -120,15 +119,11 @@ FCT_COST_SUITE = _spec(
 
 
 def _fct_cost_rules(run: CheckRun) -> list[CheckResult]:
-    """The GX suite on fct_cost (Python: one core) validates in a thread of its own, on a cursor of
-    the same database, while DuckDB runs the SQL rules (which release the GIL) beside it."""
-    with run.con.cursor() as cursor, ThreadPoolExecutor(max_workers=1) as pool:
-        suite = pool.submit(suites.validate, cursor, suites.FCT_COST, run.scope, run.folder)
-        try:
-            results = [compute(run) for _, compute in SQL_RULES]
-        finally:
-            validated = suite.result()
-    return [*results, validated]
+    """The SQL rules, then the GX suite, one after the other. (The suite validating in a thread beside
+    the SQL rules saved ~1 s at 5M but put a GX chunk and DuckDB's 2GB in memory at once: 4.4 GB of
+    peak RSS at 20M, over issue 18's 4 GB; BENCHMARKS.md.)"""
+    results = [compute(run) for _, compute in SQL_RULES]
+    return [*results, suites.validate(run.con, suites.FCT_COST, run.scope, run.folder)]
 
 
 @dg.multi_asset_check(name="fct_cost_rules", specs=[*(spec for spec, _ in SQL_RULES), FCT_COST_SUITE])
