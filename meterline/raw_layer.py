@@ -25,6 +25,7 @@ tables, has them moved here the first time a run opens it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -182,7 +183,7 @@ def write_day(
             query = _typed(table, queries[table])
             con.execute(
                 f"copy ({query}) to {sql_string(staging / (table + '.parquet'))} (format parquet)",
-                {name: value for name, value in params.items() if f"${name}" in query},
+                {name: value for name, value in params.items() if re.search(rf"\${name}\b", query)},
             )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -35,7 +35,7 @@ from meterline.raw_layer import register_views
 from meterline.settings import Settings
 
 # The schemas dbt builds on Spark that Python reads (staging holds views over raw, which
-# Python reads from the DuckDB warehouse), and those whose views it reads: the views of
+# Python reads from the raw layer's files), and those whose views it reads: the views of
 # intermediate (int_usage_rated) are steps inside dbt, and exporting one would compute it again.
 SCHEMAS = ("intermediate", "marts", "quarantine")
 VIEW_SCHEMAS = ("marts", "quarantine")

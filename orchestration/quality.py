@@ -165,10 +165,11 @@ def evaluate(
         # The step fails (so a blocking check still stops the run); the report says why.
         _record(context, folder, [_error_result(context, spec, exc) for spec in context.check_specs], source)
         raise
-    for produced_by in dict.fromkeys((sources or {}).get(result.name, source) for result in results):
-        _record(
-            context, folder, [r for r in results if (sources or {}).get(r.name, source) == produced_by], produced_by
-        )
+    by_source: dict[str, list[CheckResult]] = {}
+    for result in results:
+        by_source.setdefault((sources or {}).get(result.name, source), []).append(result)
+    for produced_by, produced in by_source.items():
+        _record(context, folder, produced, produced_by)
     # A line per result that failed or warned; the passes of a multi-mart op in one line (each log
     # line is an event in Dagster's storage; every result is in the report and the check results).
     passed = [result for result in results if result.passed]
