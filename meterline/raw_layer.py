@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,23 @@ def write_day(
     target = day_dir(raw, arrival_date)
     _swap_folder(staging, target)
     return target
+
+
+def rows_in_days(raw: Path, days: Iterable[date]) -> int:
+    """How many records, rejects and event days the layer holds for arrival days ``days``, from
+    the files' footers (no row is read). 0 means nothing arrived on those days and no earlier
+    ingestion of them touched an event day: a dbt build of them would rebuild nothing."""
+    files = [
+        str(path)
+        for day in days
+        for table in ("usage_records", "usage_rejects", "arrival_event_days")
+        if (path := day_dir(raw, day) / f"{table}.parquet").exists()
+    ]
+    if not files:
+        return 0
+    with duckdb.connect() as con:
+        [(rows,)] = con.execute("select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [files]).fetchall()
+    return int(rows)
 
 
 def _incoming(raw: Path) -> Path:

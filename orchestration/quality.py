@@ -42,6 +42,9 @@ FCT_COST = dg.AssetKey("fct_cost")
 QUARANTINE = dg.AssetKey("rejected_usage")
 RAW_USAGE = dg.AssetKey(["raw", "usage_records"])
 PRICE_CATALOG = dg.AssetKey(["raw", "price_catalog"])
+# A dbt test's result carried over from the run named here, not produced by dbt in this run: its
+# model was not rebuilt, as nothing arrived (orchestration/dbt/unchanged.py).
+CARRIED_OVER = "meterline/unchanged_since_run"
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,11 @@ def evaluate(
     return [to_dagster(result, folder) for result in results]
 
 
+def _text(value: Any) -> str:
+    """A metadata value as text, whether Dagster wrapped it (a check result's) or not (the result's own)."""
+    return str(getattr(value, "value", value))
+
+
 def dbt_test_summary(passed: bool, failing_rows: int | None) -> str:
     if passed:
         return "dbt test passed"
@@ -196,13 +204,17 @@ def _dbt_result(event: dg.AssetCheckResult | dg.AssetCheckEvaluation, partition:
     failures = metadata.get("dagster_dbt/failed_row_count")
     observed = failures.value if failures is not None else None
     blocking = event.severity == dg.AssetCheckSeverity.ERROR
+    carried_over = metadata.get(CARRIED_OVER)
+    summary = dbt_test_summary(event.passed, observed)
+    if carried_over is not None:
+        summary += f" in run {_text(carried_over)}; not run again: nothing arrived, its model is unchanged"
     return CheckResult(
         name=event.check_name,
         asset=event.asset_key.to_user_string(),
         severity=BLOCKING if blocking else WARNING,
         passed=event.passed,
         observed=observed,
-        summary=dbt_test_summary(event.passed, observed),
+        summary=summary,
         partition=partition,
     )
 

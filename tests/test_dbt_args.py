@@ -11,13 +11,15 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 
 from meterline.settings import DBT_PROJECT_DIR, REPO_ROOT
 from orchestration.dbt.assets import dbt_window_env
-from orchestration.dbt.resource import DBT_EXECUTABLE
+from orchestration.dbt.resource import DBT_EXECUTABLE, meterline_dbt
+from orchestration.dbt.unchanged import REBUILT_WHOLE, Built, Tested, reason_to_build
 from tests.helpers import Installation
 
 
@@ -104,3 +106,52 @@ def test_the_project_is_parsed_again_only_when_what_dbt_reads_changed(tmp_path: 
     # (the cached manifest keeps the time it was written).
     assert _prepare_manifest(clone) == (edited, nodes)
     assert len(list((clone / "dbt_project" / "target" / "parse-cache").iterdir())) == 3
+
+
+# -- a window where nothing arrived (orchestration/dbt/unchanged.py) ---------------------------------
+
+MODELS = {
+    dg.AssetKey("int_batch_event_days"): "v1",
+    dg.AssetKey("int_usage_deduped"): "v1",
+    dg.AssetKey("fct_cost"): "v2",
+}
+TEST = dg.AssetCheckKey(dg.AssetKey("fct_cost"), "relationships_fct_cost_api_key_id")
+
+
+def _reason(**changes: Any) -> str | None:
+    """reason_to_build for an empty window whose last build is this code's, with ``changes``."""
+    last = {key: Built(version, f"data-{version}", "run-1") for key, version in MODELS.items()}
+    arguments: dict[str, Any] = {
+        "engine": "duckdb",
+        "arrived_rows": 0,
+        "selected": set(MODELS),
+        "code_versions": MODELS,
+        "built": last,
+        "relations": {key.path[-1] for key in MODELS},
+        "tests": {TEST: Tested(True, dg.AssetCheckSeverity.ERROR, "run-1")},
+    }
+    return reason_to_build(**{**arguments, **changes})
+
+
+def test_dbt_is_left_out_only_when_nothing_arrived_and_the_last_build_is_this_codes() -> None:
+    assert _reason() is None
+    assert _reason(arrived_rows=3) == "3 raw rows in the window"
+    assert _reason(engine="spark") == "the spark engine builds every run"
+    assert _reason(selected={dg.AssetKey("fct_cost")}) == "int_batch_event_days is not selected"
+    assert _reason(built={}) == "fct_cost was never built"
+    assert _reason(code_versions={**MODELS, dg.AssetKey("fct_cost"): "v3"}) == "fct_cost changed since its last build"
+    assert _reason(relations={"int_batch_event_days", "int_usage_deduped"}) == "fct_cost is not in the warehouse"
+    failed = Tested(False, dg.AssetCheckSeverity.ERROR, "run-1")
+    assert _reason(tests={TEST: failed}) == "dbt test relationships_fct_cost_api_key_id did not pass in its last run"
+    assert _reason(tests={TEST: None}) == "dbt test relationships_fct_cost_api_key_id did not pass in its last run"
+
+
+def test_the_models_rebuilt_whole_every_run_are_the_projects_tables() -> None:
+    """An empty window leaves the incremental models and the views as they are, and the tables empty:
+    those are the models dbt still builds on such a night."""
+    manifest = json.loads(meterline_dbt.manifest_path.read_text(encoding="utf-8"))
+    tables = {
+        node["name"] for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "table"
+    }  # fmt: skip
+    assert tables == {key.path[-1] for key in REBUILT_WHOLE}

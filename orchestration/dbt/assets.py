@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from orchestration.dbt.resource import MeterlineDbtCli, meterline_dbt
+from orchestration.dbt.unchanged import REBUILT_WHOLE, unchanged_window
 from orchestration.partitions import arrival_days
 from orchestration.quality import recording_dbt_tests
 from orchestration.resources import MeterlinePaths
@@ -57,12 +58,46 @@ def meterline_dbt_models(
         spark_session(settings)
     window = dbt_window_env(context.partition_time_window)
     os.environ.update(window)
-    context.log.info("dbt build for arrival days " + " .. ".join(window.values()) + " (end excluded)")
+    span = " .. ".join(window.values()) + " (end excluded)"
+    unchanged, reason = unchanged_window(context, paths, settings)
+    if unchanged is not None:
+        # Nothing arrived: the models would rebuild nothing (orchestration/dbt/unchanged.py).
+        rebuilt = [key.to_user_string() for key in REBUILT_WHOLE]
+        context.log.info(
+            f"nothing arrived in arrival days {span}: dbt builds {' and '.join(rebuilt)} only (to empty); "
+            f"the other {len(unchanged.built) - len(rebuilt)} models and their tests are as their last build left them"
+        )
+        # Without the context, which would make dagster-dbt add every selected model to --select.
+        build = dbt.cli(
+            ["build", "--select", " ".join(rebuilt), *DBT_BUILD_ARGS],
+            manifest=meterline_dbt.manifest_path,
+            dagster_dbt_translator=MeterlineTranslator(),
+        )
+        events = unchanged.events(as_op_result(event) for event in build.stream())
+        yield from recording_dbt_tests(context, settings, events)
+        return
+    context.log.info(f"dbt build for arrival days {span}" + (f" (nothing arrived, but {reason})" if reason else ""))
     # The tests' results also go to the run's data-quality report (orchestration/quality.py).
     # dbt's unit tests check the models' logic on fixed rows, not the data: they run in the test
     # suite (tests/test_dbt_unit.py), as dbt recommends, not in every nightly run.
     build = dbt.cli(["build", *DBT_BUILD_ARGS], context=context)
     yield from recording_dbt_tests(context, settings, build.stream())
+
+
+def as_op_result(event: Any) -> Any:
+    """An event of a dbt invocation run without the op's context as the op's own result: a
+    materialization of one of its models, a dbt test's evaluation; others unchanged."""
+    if isinstance(event, dg.AssetMaterialization):
+        return dg.MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
+    if isinstance(event, dg.AssetCheckEvaluation):
+        return dg.AssetCheckResult(
+            asset_key=event.asset_key,
+            check_name=event.check_name,
+            passed=event.passed,
+            severity=event.severity,
+            metadata=event.metadata,
+        )
+    return event
 
 
 def published_model_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
