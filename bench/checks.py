@@ -35,12 +35,17 @@ from meterline.quality.results import CheckResult, Scope
 from meterline.settings import Settings
 
 
-def _aggregate_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
+def _marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
         "select table_name from information_schema.tables "
         "where table_schema = 'marts' and table_name <> 'fct_cost' order by 1"
     ).fetchall()
     return [name for (name,) in rows]
+
+
+def _aggregate_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The marts reconciled with fct_cost: every one but the cheaper-provider comparisons."""
+    return [name for name in _marts(con) if not name.startswith("provider_alternatives_")]
 
 
 Check = Callable[[duckdb.DuckDBPyConnection, Scope, Path], list[CheckResult]]
@@ -54,6 +59,18 @@ CHECKS: dict[str, Check] = {
     "reconciles_with_fct_cost (21 marts)": lambda con, scope, folder: checks.reconciliation(
         con, scope, _aggregate_marts(con)
     ),
+    "unpriced_share": lambda con, scope, folder: [
+        checks.unpriced_share(con, scope, Settings.from_env().unpriced_share_max)
+    ],
+    "regional_price_missing": lambda con, scope, folder: [checks.regional_price_missing(con, scope)],
+    "one_row_per_group (23 marts)": lambda con, scope, folder: [
+        checks.one_row_per_group(con, scope, table) for table in _marts(con)
+    ],
+    "alternatives_within_marts (2 marts)": lambda con, scope, folder: [
+        checks.alternatives_within_marts(con, scope, table)
+        for table in _marts(con)
+        if table.startswith("provider_alternatives_")
+    ],
     "unpriced_records": lambda con, scope, folder: [checks.unpriced_records(con, scope)],
     "quarantine_share": lambda con, scope, folder: [
         checks.quarantine_share(con, scope, Settings.from_env().quarantine_share_max)

@@ -22,6 +22,7 @@ DuckDB warehouse, or on Spark views over the Spark tables' files
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -40,8 +41,8 @@ PARTITION_COLUMN = "__partition"
 WAREHOUSE_PARTITION = "partition_date"
 # How long a superseded Parquet file is kept for readers still on an old version.
 RETENTION_SECONDS = 24 * 3600
-# Rows a partitioned COPY buffers per partition before writing them out.
-FLUSH_ROWS = 100_000
+# The one file of a published partition.
+PART_FILE = "data_0.parquet"
 
 
 @dataclass(frozen=True)
@@ -99,29 +100,30 @@ def _rebuilt_partitions(table: str, everything: bool) -> str:
 def _export_table(
     con: duckdb.DuckDBPyConnection, table: str, target: Path, everything: bool
 ) -> tuple[list[str], dict[str, str]]:
-    """Write the rebuilt partitions of ``table`` under ``target``; return (rebuilt keys, key -> file)."""
-    rebuilt_sql = _rebuilt_partitions(table, everything)
-    keys = [str(key) for (key,) in con.execute(rebuilt_sql).fetchall()]
-    if not keys:
-        return [], {}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # DuckDB buffers ~500k rows per partition before writing; under METERLINE_DUCKDB_MEMORY_LIMIT
-    # that spills (5M rows of fct_cost: 38 s at 2GB). Flushing every 100k rows: 4 s, half the memory.
-    con.execute(f"set partitioned_write_flush_threshold = {FLUSH_ROWS}")
-    con.execute(
-        f"""
-        copy (
-            select * exclude ({WAREHOUSE_PARTITION}), {partition_expression(table)} as {PARTITION_COLUMN}
-            from marts.{table}
-            where {partition_expression(table)} in ({rebuilt_sql})
-        ) to {sql_string(target)} (format parquet, partition_by ({PARTITION_COLUMN}), overwrite_or_ignore)
-        """
-    )
-    written = {
-        folder.name.split("=", 1)[1]: str(file)
-        for folder in target.glob(f"{PARTITION_COLUMN}=*")
-        for file in sorted(folder.glob("*.parquet"))
-    }
+    """Write the rebuilt partitions of ``table`` under ``target``, one file each (none for a
+    partition left without rows); return (rebuilt keys, key -> file)."""
+    keys = [str(key) for (key,) in con.execute(_rebuilt_partitions(table, everything)).fetchall()]
+    written: dict[str, str] = {}
+    for key in keys:
+        folder = target / f"{PARTITION_COLUMN}={key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / PART_FILE
+        # One COPY per partition, rows in no particular order (a reader of the serving file gets
+        # no order without ORDER BY): DuckDB encodes the file's row groups on every core. A single
+        # COPY ... PARTITION_BY buffered rows per partition and, at 5M rows of fct_cost, took 4.5 s
+        # of wall and 8.5 s of CPU time against 2.8 and 5.0 s (BENCHMARKS.md).
+        [(rows,)] = con.execute(
+            f"""
+            copy (
+                select * exclude ({WAREHOUSE_PARTITION}) from marts.{table}
+                where {partition_expression(table)} = cast({sql_string(key)} as date)
+            ) to {sql_string(path)} (format parquet)
+            """
+        ).fetchall()
+        if rows:
+            written[key] = str(path)
+        else:  # a rebuilt partition whose rows all went: it leaves the serving file
+            shutil.rmtree(folder)
     return keys, written
 
 
@@ -183,6 +185,16 @@ def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> Publi
     """Publish what this run rebuilt in the warehouse (``con``) to ``serving``, atomically."""
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
     serving.parent.mkdir(parents=True, exist_ok=True)
+    staging = serving.with_name(f".{serving.name}.{version}.tmp")
+    con.execute("set preserve_insertion_order = false")  # see _export_table
+    try:
+        return _publish(con, serving, version, staging)
+    finally:
+        with contextlib.suppress(duckdb.Error):  # a failed connection: the publication's error counts
+            con.execute("reset preserve_insertion_order")
+
+
+def _publish(con: duckdb.DuckDBPyConnection, serving: Path, version: str, staging: Path) -> PublishResult:
     parts = parts_dir(serving)
     files = _current_files(serving)
     everything = not files
@@ -190,7 +202,6 @@ def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> Publi
     written_count = 0
     changed = 0
     tables = _published_tables(con)
-    staging = serving.with_name(f".{serving.name}.{version}.tmp")
     try:
         for table in tables:
             target = parts / table / version
