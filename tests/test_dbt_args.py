@@ -143,7 +143,7 @@ def test_dbt_is_left_out_only_when_nothing_arrived_and_the_last_build_is_this_co
     assert _reason(relations={"int_batch_event_days", "int_usage_deduped"}) == "fct_cost is not in the warehouse"
     failed = Tested(False, dg.AssetCheckSeverity.ERROR, "run-1")
     assert _reason(tests={TEST: failed}) == "dbt test relationships_fct_cost_api_key_id did not pass in its last run"
-    assert _reason(tests={TEST: None}) == "dbt test relationships_fct_cost_api_key_id did not pass in its last run"
+    assert _reason(tests={TEST: None}) == "dbt test relationships_fct_cost_api_key_id has never run"
 
 
 def test_the_models_rebuilt_whole_every_run_are_the_projects_tables() -> None:

@@ -84,7 +84,9 @@ def reason_to_build(
         if key.path[-1] not in relations:
             return f"{name} is not in the warehouse"
     for check, result in sorted(tests.items(), key=lambda item: item[0].to_user_string()):
-        if result is None or not result.passed:
+        if result is None:
+            return f"dbt test {check.name} has never run"
+        if not result.passed:
             return f"dbt test {check.name} did not pass in its last run"
     return None
 
