@@ -45,7 +45,7 @@ def _marts(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _aggregate_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The marts reconciled with fct_cost: every one but the cheaper-provider comparisons."""
-    return [name for name in _marts(con) if not name.startswith("provider_alternatives_")]
+    return [name for name in _marts(con) if name not in checks.ALTERNATIVES_MARTS]
 
 
 Check = Callable[[duckdb.DuckDBPyConnection, Scope, Path], list[CheckResult]]
@@ -67,9 +67,7 @@ CHECKS: dict[str, Check] = {
         checks.one_row_per_group(con, scope, table) for table in _marts(con)
     ],
     "alternatives_within_marts (2 marts)": lambda con, scope, folder: [
-        checks.alternatives_within_marts(con, scope, table)
-        for table in _marts(con)
-        if table.startswith("provider_alternatives_")
+        checks.alternatives_within_marts(con, scope, table) for table in checks.ALTERNATIVES_MARTS
     ],
     "unpriced_records": lambda con, scope, folder: [checks.unpriced_records(con, scope)],
     "quarantine_share": lambda con, scope, folder: [

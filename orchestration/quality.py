@@ -188,11 +188,6 @@ def evaluate(
     return [to_dagster(result, folder) for result in results]
 
 
-def _text(value: Any) -> str:
-    """A metadata value as text, whether Dagster wrapped it (a check result's) or not (the result's own)."""
-    return str(getattr(value, "value", value))
-
-
 def dbt_test_summary(passed: bool, failing_rows: int | None) -> str:
     if passed:
         return "dbt test passed"
@@ -207,7 +202,7 @@ def _dbt_result(event: dg.AssetCheckResult | dg.AssetCheckEvaluation, partition:
     carried_over = metadata.get(CARRIED_OVER)
     summary = dbt_test_summary(event.passed, observed)
     if carried_over is not None:
-        summary += f" in run {_text(carried_over)}; not run again: nothing arrived, its model is unchanged"
+        summary += f" in run {carried_over.value}; not run again: nothing arrived, its model is unchanged"
     return CheckResult(
         name=event.check_name,
         asset=event.asset_key.to_user_string(),
