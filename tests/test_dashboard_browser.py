@@ -651,6 +651,12 @@ def test_a_change_against_a_negligible_base_reads_new_or_the_amount_alone(
         driver.save_screenshot(str(screenshots / "change-amount-alone.png"))
 
 
+def _drawn_texts(elements: list) -> set[str] | None:
+    """The texts of ``elements``; None while there are none or one has no text yet."""
+    texts = [element.text for element in elements]
+    return set(texts) if texts and all(texts) else None
+
+
 def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_toggle(
     page_url: str, serving: Path, tmp_path: Path, screenshots: Path
 ) -> None:
@@ -669,8 +675,9 @@ def test_the_pickers_list_what_has_usage_in_the_range_and_all_time_behind_the_to
         box = driver.find_element(By.CSS_SELECTOR, ".st-key-models input")
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
         box.click()
-        options = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "[role='option']"))
-        names = {option.text for option in options} - {"Select all"}
+        # Read once every option is drawn: an option still being drawn has no text yet.
+        names = until(driver, lambda d: _drawn_texts(d.find_elements(By.CSS_SELECTOR, "[role='option']")))
+        names -= {"Select all"}
         box.send_keys("\ue00c")  # Escape closes the list
         return names
 
