@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, datetime
 
 import duckdb
@@ -169,3 +171,30 @@ def test_region_is_kept_and_missing_null_or_empty_mean_not_reported(installation
         "parquet": "eu",
         "parquet_null": None,
     }
+
+
+@pytest.mark.subprocess
+def test_ingesting_a_day_with_files_imports_great_expectations_ahead_and_an_empty_day_does_not(
+    installation: Installation,
+) -> None:
+    """The raw suite follows ingestion; GX's import (~2.4 s) runs in a thread while DuckDB ingests,
+    and only for a window with files: an empty night never validates a row (issue 18)."""
+    installation.write_catalog()
+    installation.write_jsonl(DAY, "a.jsonl", [usage_record("r1", "2026-11-05T10:00:00Z")])
+    script = """
+import sys, threading
+import dagster as dg
+from orchestration.raw.assets import raw_usage
+from orchestration.resources import MeterlinePaths
+
+def ingest(day):
+    assert dg.materialize([raw_usage], partition_key=day, resources={"paths": MeterlinePaths()}).success
+    for thread in threading.enumerate():
+        if thread.name == "meterline-import-gx":
+            thread.join()
+    return "great_expectations" in sys.modules
+
+print(ingest("2026-11-04"), ingest(sys.argv[1]))
+"""
+    found = subprocess.run([sys.executable, "-c", script, DAY], capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["False", "True"]

@@ -13,6 +13,7 @@ money rules are exact SQL (meterline.quality.rules).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -241,6 +242,28 @@ class _Merged:
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [entry for entry in self.expectations.values() if not entry["success"]]
+
+
+def import_ahead() -> threading.Thread:
+    """Start importing Great Expectations in a daemon thread and return it.
+
+    The import is ~2.4 s of Python that every run with rows pays before its first suite. Started
+    while ingestion runs (DuckDB parsing the landing files, the GIL released), it costs that step
+    little wall time, and the suite then finds GX loaded. Python's import lock makes a suite that
+    starts before the thread ends wait for that import instead of starting a second one; an import
+    that fails here is left for the suite's own import to raise, with its traceback."""
+    thread = threading.Thread(target=_import_gx, name="meterline-import-gx", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_gx() -> None:
+    try:
+        import great_expectations  # noqa: F401
+        import great_expectations.expectations  # noqa: F401
+        from great_expectations.core.run_identifier import RunIdentifier  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - raised again, with its traceback, by the suite's import
+        pass
 
 
 def validate(
