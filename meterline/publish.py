@@ -22,7 +22,6 @@ DuckDB warehouse, or on Spark views over the Spark tables' files
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from meterline.contract import EXPORT_ONLY_COLUMNS
-from meterline.warehouse import sql_string
+from meterline.warehouse import sql_string, unordered_writes
 
 PARTITION_COLUMN = "__partition"
 # The warehouse tables' own partition column (the UTC day, or the month's first day for
@@ -186,12 +185,8 @@ def publish(con: duckdb.DuckDBPyConnection, serving: Path, run_id: str) -> Publi
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + run_id[:8]
     serving.parent.mkdir(parents=True, exist_ok=True)
     staging = serving.with_name(f".{serving.name}.{version}.tmp")
-    con.execute("set preserve_insertion_order = false")  # see _export_table
-    try:
+    with unordered_writes(con):  # see _export_table
         return _publish(con, serving, version, staging)
-    finally:
-        with contextlib.suppress(duckdb.Error):  # a failed connection: the publication's error counts
-            con.execute("reset preserve_insertion_order")
 
 
 def _publish(con: duckdb.DuckDBPyConnection, serving: Path, version: str, staging: Path) -> PublishResult:

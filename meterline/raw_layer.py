@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 
 from meterline.contract import USAGE_COUNTERS
-from meterline.warehouse import sql_string
+from meterline.warehouse import sql_string, unordered_writes
 
 # Each table of a day folder: its columns and their types, in file order.
 DAY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -179,12 +179,14 @@ def write_day(
     place of the day's previous one. Nothing of a failed write is left behind."""
     staging = _incoming(raw)
     try:
-        for table in DAY_TABLES:
-            query = _typed(table, queries[table])
-            con.execute(
-                f"copy ({query}) to {sql_string(staging / (table + '.parquet'))} (format parquet)",
-                {name: value for name, value in params.items() if re.search(rf"\${name}\b", query)},
-            )
+        # Rows in no particular order (each carries its line number): DuckDB encodes on every core.
+        with unordered_writes(con):
+            for table in DAY_TABLES:
+                query = _typed(table, queries[table])
+                con.execute(
+                    f"copy ({query}) to {sql_string(staging / (table + '.parquet'))} (format parquet)",
+                    {name: value for name, value in params.items() if re.search(rf"\${name}\b", query)},
+                )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

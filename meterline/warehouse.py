@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -33,3 +35,17 @@ def connect(path: Path, memory_limit: str, *, read_only: bool = False) -> duckdb
         raise
     con.execute(f"set memory_limit = '{memory_limit}'")
     return con
+
+
+@contextlib.contextmanager
+def unordered_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Inside: DuckDB's ``preserve_insertion_order`` off, so that a COPY encodes its file's row groups
+    on every core. For writes whose rows carry what orders them (line numbers, periods): a reader
+    gets no order without ORDER BY. Never around a query whose result depends on its input's order
+    (``row_number() over ()`` numbering a file's lines)."""
+    con.execute("set preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):  # a failed connection: the write's own error counts
+            con.execute("reset preserve_insertion_order")

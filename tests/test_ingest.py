@@ -8,6 +8,8 @@ import sys
 from datetime import date, datetime
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from meterline.errors import UsageError
@@ -113,6 +115,28 @@ def test_the_three_formats_keep_file_name_and_line_number(installation: Installa
     )[0]
     assert (source_file, line, reason) == ("c.parquet", 2, "bad_billing_mode")
     assert json.loads(raw)["request_id"] == "c2"  # a Parquet row is kept as JSON
+
+
+def test_a_parquet_file_of_many_row_groups_numbers_each_row_by_its_place_in_the_file(
+    installation: Installation,
+) -> None:
+    """Rows are classified on every core, row groups in any order: each line number is still the
+    row's place in the file, and a rejected row keeps its own fields as JSON."""
+    records = [usage_record(f"r{n}", "2026-11-05T01:00:00Z") for n in range(1, 5001)]
+    records[4321] = {**records[4321], "billing_mode": "bogus"}  # line 4322
+    path = installation.day_folder(DAY) / "many.parquet"
+    pq.write_table(pa.Table.from_pylist(records), path, row_group_size=700)
+    assert pq.ParquetFile(path).num_row_groups == 8
+
+    result = _ingest(installation)
+
+    assert (result.valid, result.rejected) == (4999, 1)
+    assert installation.warehouse_rows(
+        "select count(*) from raw.usage_records where request_id <> 'r' || line_number"
+    ) == [(0,)]
+    [(line, reason, raw)] = installation.warehouse_rows("select line_number, reason, raw_record from raw.usage_rejects")
+    assert (line, reason) == (4322, "bad_billing_mode")
+    assert json.loads(raw) == {**records[4321], "date": DAY}  # its fields, and the folder's date=
 
 
 def test_reingesting_a_day_replaces_it_and_picks_up_new_files(installation: Installation) -> None:
