@@ -179,7 +179,7 @@ def request_id_unique(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResu
             from marts.fct_cost
             where request_id in (
                 select request_id from marts.fct_cost
-                where cast(created_at as date) in (select unnest($days::date[]))
+                where {_period_filter("created_at", "hourly")}
             )
             group by request_id
             having count(*) > 1
@@ -222,7 +222,7 @@ def no_negative_cost(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResul
         f"""
         select request_id, created_at, provider, model, {", ".join(COSTS)}, count(*) over () as negative_rows
         from marts.fct_cost
-        where cast(created_at as date) in (select unnest($days::date[])) and ({negative})
+        where {_period_filter("created_at", "hourly")} and ({negative})
         order by created_at, request_id
         limit {MAX_OFFENDING_ROWS}
         """,
@@ -251,8 +251,19 @@ def _period_filter(column: str, grain: str) -> str:
     (meterline/publish.py): its event days for hourly tables, their months for daily and
     monthly ones ($days, $months)."""
     if grain == "hourly":
-        return f"cast({column} as date) in (select unnest($days::date[]))"
-    return f"cast(date_trunc('month', {column}) as date) in (select unnest($months::date[]))"
+        return f"{within(column, '$days', '1 day')} and cast({column} as date) in (select unnest($days::date[]))"
+    return (
+        f"{within(column, '$months', '1 month')} "
+        f"and cast(date_trunc('month', {column}) as date) in (select unnest($months::date[]))"
+    )
+
+
+def within(column: str, periods: str, length: str) -> str:
+    """SQL: ``column`` (a timestamp) from the first of the dates in list parameter ``periods`` to
+    the end of the last (each ``length`` long). Implied by the exact filter beside it; DuckDB
+    compares it with each row group's bounds and skips the groups of other days, so a check's
+    scan of fct_cost or a mart does not grow with the history (none: no row)."""
+    return f"{column} >= list_min({periods}::date[]) and {column} < list_max({periods}::date[]) + interval {length}"
 
 
 GRAIN_UNITS = {"hourly": "hour", "daily": "day", "monthly": "month"}
