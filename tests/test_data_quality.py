@@ -446,3 +446,36 @@ def test_the_suites_pass_an_empty_arrival_day_without_starting_great_expectation
         result = suites.validate(warehouse, suite, empty, tmp_path)
         assert result.passed and result.observed == 0 and result.details["rows"] == 0, suite.name
     assert not (tmp_path / "gx").exists() and not (tmp_path / "data_docs").exists()
+
+
+@pytest.mark.parametrize(
+    ("grain", "key", "periods"),
+    [
+        ("hourly", "days", [date(2026, 10, 31), date(2026, 11, 2)]),
+        ("daily", "months", [date(2026, 10, 1), date(2026, 12, 1)]),
+        ("hourly", "days", []),
+    ],
+)
+def test_a_period_filter_selects_exactly_the_rows_of_its_days_or_months(
+    grain: str, key: str, periods: list[date]
+) -> None:
+    """The range that lets DuckDB skip other days' row groups is only ever wider than the exact
+    filter: instants at each edge of a day and a month, inside and outside, as the exact rule says."""
+    edges = [
+        "2026-09-30 23:59:59.999999", "2026-10-01 00:00:00", "2026-10-30 23:59:59.999999",
+        "2026-10-31 00:00:00", "2026-10-31 23:59:59.999999", "2026-11-01 00:00:00",
+        "2026-11-02 00:00:00", "2026-11-02 23:59:59.999999", "2026-11-03 00:00:00",
+        "2026-11-30 23:59:59.999999", "2026-12-01 00:00:00", "2026-12-31 23:59:59.999999",
+        "2027-01-01 00:00:00",
+    ]  # fmt: skip
+    with duckdb.connect() as con:
+        con.execute("create table t as select unnest($edges)::timestamp as moment", {"edges": edges})
+        found = con.execute(
+            f"select strftime(moment, '%Y-%m-%d %H:%M:%S.%f') from t where {rules._period_filter('moment', grain)} order by moment",
+            {key: periods},
+        ).fetchall()
+    unit = 10 if grain == "hourly" else 7  # a day (YYYY-MM-DD) or a month (YYYY-MM)
+    wanted = {str(period)[:unit] for period in periods}
+    assert [row[0] for row in found] == [
+        f"{edge}.000000" if "." not in edge else edge for edge in edges if edge[:unit] in wanted
+    ]
