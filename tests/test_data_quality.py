@@ -471,7 +471,7 @@ def test_a_period_filter_selects_exactly_the_rows_of_its_days_or_months(
     with duckdb.connect() as con:
         con.execute("create table t as select unnest($edges)::timestamp as moment", {"edges": edges})
         found = con.execute(
-            f"select strftime(moment, '%Y-%m-%d %H:%M:%S.%f') from t where {rules._period_filter('moment', grain)} order by moment",
+            f"select strftime(moment, '%Y-%m-%d %H:%M:%S.%f') from t where {rules.period_filter('moment', grain)} order by moment",
             {key: periods},
         ).fetchall()
     unit = 10 if grain == "hourly" else 7  # a day (YYYY-MM-DD) or a month (YYYY-MM)

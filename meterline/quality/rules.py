@@ -179,7 +179,7 @@ def request_id_unique(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResu
             from marts.fct_cost
             where request_id in (
                 select request_id from marts.fct_cost
-                where {_period_filter("created_at", "hourly")}
+                where {period_filter("created_at", "hourly")}
             )
             group by request_id
             having count(*) > 1
@@ -222,7 +222,7 @@ def no_negative_cost(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResul
         f"""
         select request_id, created_at, provider, model, {", ".join(COSTS)}, count(*) over () as negative_rows
         from marts.fct_cost
-        where {_period_filter("created_at", "hourly")} and ({negative})
+        where {period_filter("created_at", "hourly")} and ({negative})
         order by created_at, request_id
         limit {MAX_OFFENDING_ROWS}
         """,
@@ -246,19 +246,19 @@ def no_negative_cost(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResul
     )
 
 
-def _period_filter(column: str, grain: str) -> str:
+def period_filter(column: str, grain: str) -> str:
     """SQL restricting ``column`` (a timestamp) to the partitions a run republishes at ``grain``
     (meterline/publish.py): its event days for hourly tables, their months for daily and
     monthly ones ($days, $months)."""
     if grain == "hourly":
-        return f"{within(column, '$days', '1 day')} and cast({column} as date) in (select unnest($days::date[]))"
+        return f"{_within(column, '$days', '1 day')} and cast({column} as date) in (select unnest($days::date[]))"
     return (
-        f"{within(column, '$months', '1 month')} "
+        f"{_within(column, '$months', '1 month')} "
         f"and cast(date_trunc('month', {column}) as date) in (select unnest($months::date[]))"
     )
 
 
-def within(column: str, periods: str, length: str) -> str:
+def _within(column: str, periods: str, length: str) -> str:
     """SQL: ``column`` (a timestamp) from the first of the dates in list parameter ``periods`` to
     the end of the last (each ``length`` long). Implied by the exact filter beside it; DuckDB
     compares it with each row group's bounds and skips the groups of other days, so a check's
@@ -290,7 +290,7 @@ def one_row_per_group(con: duckdb.DuckDBPyConnection, scope: Scope, table: str) 
             select cast(period_start as varchar) as period_start, 'more than one row for ({group})' as problem,
                    count(*) as rows_found, concat_ws(' / ', {", ".join(MART_GRAINS[family])}) as group_values
             from marts.{table}
-            where {_period_filter("period_start", grain)}
+            where {period_filter("period_start", grain)}
             group by {group}
             having count(*) > 1
             union all
@@ -338,7 +338,7 @@ def reconciliation(con: duckdb.DuckDBPyConnection, scope: Scope, tables: list[st
             create or replace temp table expected_totals as
             select date_trunc('{unit}', created_at) as period_start, {_sums()}
             from marts.fct_cost
-            where billing_mode = 'payg' and {_period_filter("created_at", grain)}
+            where billing_mode = 'payg' and {period_filter("created_at", grain)}
             group by 1
             """,
             params,
@@ -354,7 +354,7 @@ def _sums() -> str:
 
 def _reconcile(con: duckdb.DuckDBPyConnection, table: str, grain: str, params: dict[str, Any]) -> CheckResult:
     """``table`` against temp table expected_totals (fct_cost's payg sums per period)."""
-    in_scope = _period_filter("period_start", grain)
+    in_scope = period_filter("period_start", grain)
     mismatches = " union all ".join(
         f"""select period_start, '{m}' as measure, coalesce(e_{m}, 0)::varchar as expected,
                    coalesce(a_{m}, 0)::varchar as actual
@@ -453,12 +453,11 @@ def unpriced_share(con: duckdb.DuckDBPyConnection, scope: Scope, max_share: floa
     of the traffic would otherwise replace good published figures with (almost) nothing."""
     [row] = _query(
         con,
-        """
-        with days as (select unnest($days::date[]) as event_date)
+        f"""
         select (select count(*) from intermediate.int_unpriced_usage
-                where event_date in (select event_date from days)) as unpriced,
+                where event_date in (select unnest($days::date[]))) as unpriced,
                (select count(*) from marts.fct_cost
-                where cast(created_at as date) in (select event_date from days)) as costed
+                where {period_filter("created_at", "hourly")}) as costed
         """,
         {"days": list(scope.event_days)},
     )
@@ -647,7 +646,7 @@ def alternatives_within_marts(con: duckdb.DuckDBPyConnection, scope: Scope, tabl
                    concat_ws('; ', {", ".join(problems)}) as problem
             from marts.{table} a
             left join marts.{details} d using (period_start, account_id, model, provider)
-            where {_period_filter("a.period_start", grain)}
+            where {period_filter("a.period_start", grain)}
         )
         select *, count(*) over () as problem_count from problems
         where problem <> ''
@@ -658,7 +657,7 @@ def alternatives_within_marts(con: duckdb.DuckDBPyConnection, scope: Scope, tabl
     )
     count = _pop_total(rows, "problem_count")
     compared = con.execute(
-        f"select count(*) from marts.{table} where {_period_filter('period_start', grain)}", params
+        f"select count(*) from marts.{table} where {period_filter('period_start', grain)}", params
     ).fetchall()[0][0]
     summary = (
         f"{count} of {compared} rows of {table} break marts.md (first: {rows[0]['period_start']} "
@@ -686,7 +685,7 @@ def regional_price_missing(con: duckdb.DuckDBPyConnection, scope: Scope) -> Chec
     own region when its row takes effect only after the requests."""
     rows = _query(
         con,
-        """
+        f"""
         with regional as (
             select provider, model, region, min(effective_from) as first_effective_from
             from raw.price_catalog
@@ -697,7 +696,7 @@ def regional_price_missing(con: duckdb.DuckDBPyConnection, scope: Scope) -> Chec
             select f.provider, f.model, f.region, f.created_at
             from marts.fct_cost f
             where f.region is not null
-              and cast(f.created_at as date) in (select unnest($days::date[]))
+              and {period_filter("f.created_at", "hourly")}
               and not exists (
                   select 1 from regional g
                   where g.provider = f.provider and g.model = f.model and g.region = f.region

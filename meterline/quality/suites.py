@@ -26,7 +26,7 @@ from meterline.contract import BILLING_MODES, ENDPOINTS, MODEL_TYPES, PURPOSES
 from meterline.contract import USAGE_COUNTERS as COUNTERS
 from meterline.quality.report import DATA_DOCS_DIR, GX_DIR, locked
 from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
-from meterline.quality.rules import COSTS, within
+from meterline.quality.rules import COSTS, period_filter
 
 CHUNK_ROWS = 1_000_000
 KEY_COLUMN = "request_id"
@@ -127,7 +127,7 @@ FCT_COST = Suite(
                {", ".join(f"sign({cost})::bigint as {cost}_sign" for cost in COSTS)},
                total_cost = input_cost + output_cost + other_cost as total_is_sum_of_parts
         from marts.fct_cost
-        where {within("created_at", "$days", "1 day")} and cast(created_at as date) in (select unnest($days::date[]))
+        where {period_filter("created_at", "hourly")}
     """,
     days=lambda scope: scope.event_days,
     expectations=_fct_cost_expectations,
