@@ -218,3 +218,36 @@ def test_monthly_alternatives_are_the_sum_of_the_daily_ones(marts: Installation)
         f"from marts.provider_alternatives_monthly order by all"
     )
     assert daily == monthly and monthly
+
+
+# The partition-ordered tables, and how a row's partition is read in each (docs/running.md, "Incremental").
+ORDERED_TABLES = ["fct_cost", "cost_cube_hourly", "cost_by_model_daily", "cost_overview_monthly"]
+
+
+def _partitions_in_storage_order(inst: Installation, table: str) -> list[date]:
+    """The partition of each row of the partitions the last run rebuilt, in the table's storage order."""
+    rebuilt = "select event_date from intermediate.int_batch_event_days"
+    if table.endswith("monthly"):
+        rebuilt = f"select distinct date_trunc('month', event_date)::date from ({rebuilt})"
+    sql = f"select partition_date from marts.{table} where partition_date in ({rebuilt}) order by rowid"
+    return [day for (day,) in inst.warehouse_rows(sql)]
+
+
+@pytest.mark.parametrize("table", ORDERED_TABLES)
+def test_a_run_of_several_days_writes_the_rows_it_rebuilds_in_partition_order(marts: Installation, table: str) -> None:
+    # The second run of the fixture covered two arrival days (dbt's incremental insert): each row
+    # group then holds a few days, so a later rerun of one day deletes from those row groups only.
+    partitions = _partitions_in_storage_order(marts, table)
+    assert len(set(partitions)) > 1, "the run rebuilt one partition only: nothing to order"
+    assert partitions == sorted(partitions)
+
+
+def test_a_first_run_of_several_days_writes_its_tables_in_partition_order(installation: Installation) -> None:
+    # An installation's first run (dbt creates each table) over several arrival days: a backfill.
+    installation.prices.write_bytes(DEFAULT_PRICES.read_bytes())
+    generate_landing(installation.landing, days=2, rows_per_day=600, seed=3, start=date(2026, 11, 1))
+    assert installation.run("2026-11-01", "2026-11-02") == 0
+    for table in ORDERED_TABLES:
+        partitions = _partitions_in_storage_order(installation, table)
+        assert len(set(partitions)) > 1, table
+        assert partitions == sorted(partitions), table

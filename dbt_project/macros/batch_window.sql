@@ -12,6 +12,13 @@
     {{ env_var('METERLINE_ARRIVAL_END', var('arrival_end')) if execute else var('arrival_end') }}
 {%- endmacro %}
 
+{#- How many arrival days the window holds (1 on a nightly run, more on a backfill). -#}
+{% macro window_days() -%}
+    {%- set start = modules.datetime.date.fromisoformat(arrival_start() | trim) -%}
+    {%- set end = modules.datetime.date.fromisoformat(arrival_end() | trim) -%}
+    {{ return((end - start).days) }}
+{%- endmacro %}
+
 {% macro in_arrival_window(column) -%}
     {{ column }} >= cast('{{ arrival_start() }}' as date)
     and {{ column }} < cast('{{ arrival_end() }}' as date)

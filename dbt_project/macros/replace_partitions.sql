@@ -4,6 +4,12 @@
   partition_column / partition_grain, keys from batch_partitions), then insert
   the model's rows. A partition that lost all its rows is emptied too, which
   delete+insert on the new rows' keys misses.
+  A run of several arrival days (window_days() > 1: a backfill) inserts the rows in
+  partition order, here and in the table's first build below, so that each DuckDB row
+  group holds a day or two: a table whose row groups each held every day (what a
+  join's or a grouping's output order gives) made the first rerun of a day after a
+  30-day backfill 3-4.5 s slower, DuckDB's checkpoint rewriting every row group that
+  lost rows. A night of one arrival day does not sort: its rows are nearly all one day.
 -#}
 {% macro get_incremental_replace_partitions_sql(arg_dict) %}
     {%- set target = arg_dict["target_relation"] -%}
@@ -14,6 +20,9 @@
     );
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict["temp_relation"] }}
+    {%- if window_days() > 1 %}
+    order by {{ config.require('partition_column') }}
+    {%- endif %}
 {% endmacro %}
 
 {#-
@@ -26,7 +35,11 @@
   (the schema-change check reads the view's columns; the contract assertion runs here).
 -#}
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
-    {%- if temporary and language == 'sql' and config.get('incremental_strategy') == 'replace_partitions' -%}
+    {%- set replaces_partitions = language == 'sql' and config.get('incremental_strategy') == 'replace_partitions' -%}
+    {%- if replaces_partitions and not temporary and window_days() > 1 -%}
+        {%- set compiled_code = 'select * from (\n' ~ compiled_code ~ '\n) order by ' ~ config.require('partition_column') -%}
+    {%- endif -%}
+    {%- if temporary and replaces_partitions -%}
         {%- if config.get('contract').enforced -%}
             {{ get_assert_columns_equivalent(compiled_code) }}
         {%- endif %}
