@@ -6,10 +6,10 @@
   delete+insert on the new rows' keys misses.
   A run of several arrival days (window_days() > 1: a backfill) inserts the rows in
   partition order, here and in the table's first build below, so that each DuckDB row
-  group holds a day or two: a table whose row groups each held every day (what a
-  join's or a grouping's output order gives) made the first rerun of a day after a
-  30-day backfill 3-4.5 s slower, DuckDB's checkpoint rewriting every row group that
-  lost rows. A night of one arrival day does not sort: its rows are nearly all one day.
+  group holds a day or two: with row groups that each held every day (what a join's
+  or a grouping's output order gives), the first rerun of each day after a 30-day
+  backfill was 1.6-4.5 s slower, deleting from and rewriting all of them
+  (BENCHMARKS.md). A night of one arrival day does not sort: its rows are nearly all one day.
 -#}
 {% macro get_incremental_replace_partitions_sql(arg_dict) %}
     {%- set target = arg_dict["target_relation"] -%}
