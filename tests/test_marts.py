@@ -220,7 +220,7 @@ def test_monthly_alternatives_are_the_sum_of_the_daily_ones(marts: Installation)
     assert daily == monthly and monthly
 
 
-# The partition-ordered tables, and how a row's partition is read in each (docs/running.md, "Incremental").
+# Tables rebuilt by partition (replace_partitions), one of each kind and grain (docs/running.md, "Incremental").
 ORDERED_TABLES = ["fct_cost", "cost_cube_hourly", "cost_by_model_daily", "cost_overview_monthly"]
 
 
