@@ -4,7 +4,7 @@
   partition_column / partition_grain, keys from batch_partitions), then insert
   the model's rows. A partition that lost all its rows is emptied too, which
   delete+insert on the new rows' keys misses.
-  A run of several arrival days (window_days() > 1: a backfill) inserts the rows in
+  A run of several arrival days (a backfill: backfill_order) inserts the rows in
   partition order, here and in the table's first build below, so that each DuckDB row
   group holds a day or two: with row groups that each held every day (what a join's
   or a grouping's output order gives), the first rerun of each day after a 30-day
@@ -20,10 +20,14 @@
     );
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict["temp_relation"] }}
-    {%- if window_days() > 1 %}
-    order by {{ config.require('partition_column') }}
-    {%- endif %}
+    {{ backfill_order() }}
 {% endmacro %}
+
+{#- The order a replace_partitions model's rows are written in: its partitions' on a run of
+    several arrival days (see above), none on a night of one. -#}
+{% macro backfill_order() -%}
+    {{ return('order by ' ~ config.require('partition_column') if window_days() > 1 else '') }}
+{%- endmacro %}
 
 {#-
   The rows `replace_partitions` inserts reach it as a temporary VIEW of the model's SQL,
@@ -36,8 +40,8 @@
 -#}
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
     {%- set replaces_partitions = language == 'sql' and config.get('incremental_strategy') == 'replace_partitions' -%}
-    {%- if replaces_partitions and not temporary and window_days() > 1 -%}
-        {%- set compiled_code = 'select * from (\n' ~ compiled_code ~ '\n) order by ' ~ config.require('partition_column') -%}
+    {%- if replaces_partitions and not temporary and backfill_order() -%}
+        {%- set compiled_code = 'select * from (\n' ~ compiled_code ~ '\n) ' ~ backfill_order() -%}
     {%- endif -%}
     {%- if temporary and replaces_partitions -%}
         {%- if config.get('contract').enforced -%}
