@@ -1,9 +1,15 @@
 """Every use of a Dagster or dagster-dbt API that is not public, in one place: each may change in a
 patch release, and pyproject.toml pins dagster 1.13.27 and dagster-dbt 0.29.27 for them. When
-upgrading, check these first (tests/test_dbt_args.py and the pipeline tests exercise each)."""
+upgrading, check these first (tests/test_dbt_args.py, tests/test_operations.py and the pipeline tests
+exercise each)."""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from dagster._core.definitions.data_version import CODE_VERSION_TAG, DATA_VERSION_TAG
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -19,6 +25,37 @@ __all__ = [
     "DATA_VERSION_TAG",
     "AssetCheckExecutionRecordStatus",
     "DBT_PYTHON_VERSION",
+    "event_log_held_open",
     "PARTITION_NAME_TAG",
     "using_dagster_dev",
 ]
+
+
+@contextmanager
+def event_log_held_open(instance, run_id: str) -> Iterator[None]:
+    """Hold a connection to the run's SQLite event log, and to the index of asset events, while the run
+    stores its events. Dagster's SQLite storage opens and closes a connection per event, and when the
+    last connection to a WAL database closes, SQLite checkpoints it and deletes the WAL: each of a
+    run's ~400 events paid a checkpoint and its fsyncs (1 to 2.5 s a night on a VM's disk;
+    BENCHMARKS.md). While this connection is open, an event appends to the WAL, which SQLite
+    checkpoints as usual (every 1,000 pages, and when this connection closes). Other storages
+    (Postgres, the consolidated SQLite log) are left as they are."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqliteEventLogStorage):
+        yield
+        return
+    # Dagster creates each shard with its schema, in WAL mode, as the run's first event would.
+    with storage.run_connection(run_id):
+        pass
+    with storage.index_connection():
+        pass
+    held: list[sqlite3.Connection] = []
+    try:
+        for shard in (run_id, INDEX_SHARD_NAME):
+            held.append(sqlite3.connect(storage.path_for_shard(shard)))
+            # A first read opens the WAL: a connection that never read does not count as one.
+            held[-1].execute("select count(*) from sqlite_master").fetchall()
+        yield
+    finally:
+        for connection in held:
+            connection.close()

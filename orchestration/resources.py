@@ -1,8 +1,10 @@
 """meterline's one Dagster resource, ``paths``: every outside path, resolved at run time, and the
-warehouse's single-writer lock held for the whole run (meterline/locking.py)."""
+warehouse's single-writer lock held for the whole run (meterline/locking.py), and the run's
+SQLite event log held open."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import duckdb
 from meterline import spark_tables, warehouse
 from meterline.locking import warehouse_lock
 from meterline.settings import Settings
+from orchestration.internals import event_log_held_open
 from orchestration.runs import process_tags
 
 # Steps that read landing files or write the serving file retry on failure: a file still being
@@ -26,17 +29,22 @@ class MeterlinePaths(dg.ConfigurableResource):
     """The ``paths`` resource: the paths of marts.md. Each field left empty falls back to its
     ``METERLINE_*`` environment variable (then the contract's default) when a run reads it, so
     one deployment can serve several installations. While a run uses it (the whole run, with the
-    job's in-process executor), it holds the warehouse's writer lock."""
+    job's in-process executor), it holds the warehouse's writer lock and keeps the run's event log
+    open (orchestration/internals.py)."""
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[MeterlinePaths]:
         on_wait = context.log.info if context.log else None
-        if context.instance is not None and context.run is not None:
-            # Who runs this run, so that a run whose process dies is recognised (orchestration/runs.py).
-            context.instance.add_run_tags(context.run.run_id, process_tags())
-        with warehouse_lock(self.settings().warehouse, holder=f"Dagster run {context.run_id}", on_wait=on_wait):
-            with super().yield_for_execution(context) as resource:
-                yield resource
+        with contextlib.ExitStack() as stack:
+            if context.instance is not None and context.run is not None:
+                # Who runs this run, so that a run whose process dies is recognised (orchestration/runs.py).
+                context.instance.add_run_tags(context.run.run_id, process_tags())
+                # The run's events append to its event log's WAL instead of a checkpoint each.
+                stack.enter_context(event_log_held_open(context.instance, context.run.run_id))
+            stack.enter_context(
+                warehouse_lock(self.settings().warehouse, holder=f"Dagster run {context.run_id}", on_wait=on_wait)
+            )
+            yield stack.enter_context(super().yield_for_execution(context))
 
     landing: str = ""
     warehouse: str = ""

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,12 @@ from orchestration.automation.sensors import SENSOR_NAME
 from orchestration.cli import main
 from orchestration.definitions import WAREHOUSE_TAG, defs, meterline_job
 from orchestration.instance import prepare_instance
-from orchestration.internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
+from orchestration.internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+    event_log_held_open,
+)
 from orchestration.runs import PID_TAG
 from orchestration.status import day_states, print_status
 from tests.helpers import Installation, install, usage_record
@@ -338,6 +344,26 @@ def test_the_instance_queues_runs_with_one_warehouse_writer(installation: Instal
     storage = {key: root.pop(key) for key in ("storage", "local_artifact_storage", "compute_logs")}
     assert root == yaml.safe_load(INSTANCE_TEMPLATE.read_text())
     assert storage["storage"] == {"sqlite": {"base_dir": "data/dagster_home"}}
+
+
+def test_a_run_stores_its_events_in_the_wal_and_checkpoints_once_at_its_end(tmp_path: Path) -> None:
+    """Dagster's SQLite event log opens a connection per event; a run's ``paths`` resource holds one open,
+    so an event appends to the WAL instead of checkpointing and deleting it (BENCHMARKS.md: ~1-2.5 s
+    a night). Every event is still stored, and nothing is left in a WAL after the run."""
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        run_id = str(uuid.uuid4())
+        shard = Path(instance.event_log_storage.path_for_shard(run_id))
+        wal = shard.with_name(shard.name + "-wal")
+        with event_log_held_open(instance, run_id):
+            for number in range(3):
+                instance.report_engine_event(f"event {number}", job_name="job", run_id=run_id)
+                assert wal.is_file() and wal.stat().st_size > 0  # appended, not checkpointed away
+        assert not wal.exists()  # checkpointed into the shard when the run let go
+        assert [entry.message for entry in instance.all_logs(run_id)] == [f"event {n}" for n in range(3)]
+        instance.report_engine_event(
+            "after the run", job_name="job", run_id=run_id
+        )  # Dagster's own per-event connection
+        assert not wal.exists() and len(instance.all_logs(run_id)) == 4
 
 
 @pytest.mark.subprocess
