@@ -113,8 +113,9 @@ SQL_RULES: list[tuple[dg.AssetCheckSpec, Callable[[CheckRun], CheckResult]]] = [
 FCT_COST_SUITE = _spec(
     FCT_COST,
     suites.FCT_COST.name,
-    "Great Expectations suite on fct_cost's rebuilt event days: required fields, known enums, counters "
-    "and costs >= 0, total = input + output + other, price_effective_from <= created_at. Blocking.",
+    "Great Expectations suite on fct_cost's rebuilt event days: required fields and costs present, known "
+    "enums, counters >= 0, total = input + output + other, price_effective_from <= created_at (a negative "
+    "cost: no_negative_cost). Blocking.",
 )
 
 
