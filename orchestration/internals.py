@@ -52,7 +52,8 @@ def event_log_held_open(instance, run_id: str) -> Iterator[None]:
     held: list[sqlite3.Connection] = []
     try:
         for shard in (run_id, INDEX_SHARD_NAME):
-            held.append(sqlite3.connect(storage.path_for_shard(shard)))
+            # Never used but to be closed, whichever thread tears the run's resources down.
+            held.append(sqlite3.connect(storage.path_for_shard(shard), check_same_thread=False))
             # A first read opens the WAL: a connection that never read does not count as one.
             held[-1].execute("select count(*) from sqlite_master").fetchall()
         yield
