@@ -37,9 +37,9 @@ def event_log_held_open(instance, run_id: str) -> Iterator[None]:
     stores its events. Dagster's SQLite storage opens and closes a connection per event, and when the
     last connection to a WAL database closes, SQLite checkpoints it and deletes the WAL: each of a
     run's ~400 events paid a new WAL, a checkpoint and the WAL's deletion (~0.75 s of a 1M-record
-    night's thread, 0.4 to 1.6 s in 7 measured pairs; BENCHMARKS.md). While this connection is open, an event appends to the WAL, which SQLite
-    checkpoints as usual (every 1,000 pages, and when this connection closes). Other storages
-    (Postgres, the consolidated SQLite log) are left as they are."""
+    night's thread, 0.4 to 1.6 s in 7 measured pairs; BENCHMARKS.md). While this connection is open,
+    an event appends to the WAL, which SQLite checkpoints as usual (every 1,000 pages, and when this
+    connection closes). Other storages (Postgres, the consolidated SQLite log) are left as they are."""
     storage = instance.event_log_storage
     if not isinstance(storage, SqliteEventLogStorage):
         yield

@@ -40,8 +40,9 @@
 -#}
 {% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
     {%- set replaces_partitions = language == 'sql' and config.get('incremental_strategy') == 'replace_partitions' -%}
-    {%- if replaces_partitions and not temporary and backfill_order() -%}
-        {%- set compiled_code = 'select * from (\n' ~ compiled_code ~ '\n) ' ~ backfill_order() -%}
+    {%- set order = backfill_order() if replaces_partitions and not temporary else '' -%}
+    {%- if order -%}
+        {%- set compiled_code = 'select * from (\n' ~ compiled_code ~ '\n) ' ~ order -%}
     {%- endif -%}
     {%- if temporary and replaces_partitions -%}
         {%- if config.get('contract').enforced -%}

@@ -35,9 +35,9 @@ REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", 
 PROMPT_PARTS = "cached_input_tokens + cache_write_tokens as cached_and_cache_write_tokens"
 # GX sees each cost as its exact sign (-1, 0, 1, NULL when missing): whether a cost is there is all
 # the suite asks of it (a negative cost is no_negative_cost's rule), and numpy integers are what GX
-# compares fastest (see _pandas_type). The money itself
-# is compared exactly in SQL (total_is_sum_of_parts here, reconciliation in meterline.quality.rules);
-# its type is enforced by the dbt contract of fct_cost.
+# compares fastest (see _pandas_type). The money itself is compared exactly in SQL
+# (total_is_sum_of_parts here, reconciliation in meterline.quality.rules); its type is enforced by
+# the dbt contract of fct_cost.
 COST_SIGNS = tuple(f"{cost}_sign" for cost in COSTS)
 # A chunk is validated for pass/fail only (BOOLEAN_ONLY: no unexpected rows are gathered, ~40%
 # faster); a chunk that fails is validated again with DETAILS, which counts and names its
