@@ -19,6 +19,15 @@ started it, and the child also when ``meterline-dbt`` goes away (killed or finis
 ``meterline-dbt`` forwards SIGINT and SIGTERM to it and exits with its exit code. Without a server,
 or when it does not answer, ``meterline-dbt`` starts dbt itself, as before, and says so on stderr
 when a server was expected.
+
+**A warmed-up dbt.** Importing is not all: the first dbt command in a process also builds the JSON
+schemas that validate a project and a profile, and the code that reads and writes dbt's manifest
+(mashumaro compiles it on first use): ~1 s of CPU that every forked child paid again. Before its
+first fork the server therefore runs ``dbt parse`` and ``dbt ls`` once, in process, on a throwaway
+project of one model and one test in its private folder (DuckDB in memory, no database opened,
+nothing written elsewhere, usage statistics off, dbt's Rust parser off: its thread pool would not
+survive a fork), so that each child inherits that work done. A warm-up that fails only costs the
+children that time again.
 """
 
 from __future__ import annotations
@@ -45,6 +54,17 @@ _PR_SET_PDEATHSIG = 1
 WARM_ENV = "_METERLINE_WARM_DBT"
 # dbt and the adapters it loads by the profile's type; imported by the server, not by the forks.
 _PRELOADED = ("dbt.cli.main", "dbt.adapters.duckdb", "dbt.adapters.spark")
+# The throwaway project of the server's warm-up (:func:`_warm_up`): file name -> text.
+_WARM_UP_PROJECT = {
+    "dbt_project.yml": "name: warm_up\nversion: '1.0.0'\nprofile: warm_up\nconfig-version: 2\n"
+    "flags:\n  send_anonymous_usage_stats: false\n",
+    "profiles.yml": "warm_up:\n  target: memory\n  outputs:\n    memory:\n      type: duckdb\n"
+    "      path: ':memory:'\n      threads: 1\n",
+    "models/warm_up.sql": "select 1 as one\n",
+    "models/_models.yml": "version: 2\nmodels:\n  - name: warm_up\n    columns:\n      - name: one\n"
+    "        data_tests: [not_null]\n",
+}
+_WARM_UP_FOLDER = "warm-up"  # beside the socket
 _HEADER = 8  # bytes: the length of a request, sent with the caller's stdout and stderr
 _running: tuple[subprocess.Popen, str] | None = None  # this process's server and its socket
 
@@ -165,6 +185,8 @@ def serve(path: str) -> None:
     for module in _PRELOADED:
         with contextlib.suppress(ImportError):  # dbt-spark comes with the spark extra only
             __import__(module)
+    with contextlib.suppress(Exception):  # a failed warm-up costs each child its time, no more
+        _warm_up(os.path.join(os.path.dirname(path), _WARM_UP_FOLDER))
     # Reaped as they end, so that their CPU time counts in this server's, and the server's in
     # the run's (``time``, the benchmarks), as a dbt started by the run itself counts.
     signal.signal(signal.SIGCHLD, _reap)
@@ -176,7 +198,25 @@ def serve(path: str) -> None:
         conn.close()
 
 
+def _warm_up(folder: str) -> bool:
+    """Run ``dbt parse`` and ``dbt ls`` on the throwaway project in ``folder`` (then removed), so
+    that the children forked afterwards start with dbt's one-time work done (module docstring).
+    Quiet: dbt's output and log stay in ``folder``. Whether both commands succeeded."""
+    project = Path(folder)
+    try:
+        for name, text in _WARM_UP_PROJECT.items():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            (project / name).write_text(text)
+        common = ["--project-dir", folder, "--profiles-dir", folder, "--target-path", str(project / "target"),
+                  "--log-path", str(project / "logs"), "--quiet", "--no-static-parser"]  # fmt: skip
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            return all(_dbt([command, *common]) == 0 for command in ("parse", "ls"))
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
 def _remove_and_exit(path: str) -> None:
+    shutil.rmtree(os.path.join(os.path.dirname(path), _WARM_UP_FOLDER), ignore_errors=True)  # killed warming up
     with contextlib.suppress(OSError):
         os.unlink(path)
         os.rmdir(os.path.dirname(path))

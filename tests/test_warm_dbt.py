@@ -5,6 +5,7 @@ itself when the server does not answer, and no dbt left behind when ``meterline-
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -42,13 +43,17 @@ def _run(args: list[str], socket_path: str | None) -> subprocess.CompletedProces
 
 
 def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` but Python's multiprocessing resource tracker, which the
+    server's warm-up starts (dbt makes a lock) and its dbt children share: not a dbt, and it ends
+    when the server and its children have."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            tracker = b"multiprocessing.resource_tracker" in (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and not tracker:
             found.append(int(stat.parent.name))
     return found
 
@@ -63,6 +68,27 @@ def test_a_command_through_the_warm_dbt_prints_and_exits_as_dbt_does(server) -> 
     wrong = _run(["no-such-command"], path)
     assert wrong.returncode == cold.returncode == 2
     assert NO_ANSWER not in wrong.stderr and "No such command" in wrong.stderr
+
+
+def test_the_server_warms_dbt_up_once_and_forks_from_one_thread(server, tmp_path: Path) -> None:
+    """Before its first fork the server runs dbt once on a throwaway project: the work is done (the
+    JSON schemas built), nothing of it is left on disk, and no thread is left running (a fork copies
+    only the thread that forks: a pool's threads would be missing in every child)."""
+    process, path = server
+    assert _run(["--version"], path).returncode == 0  # answered: the warm-up is over
+    assert len(os.listdir(f"/proc/{process.pid}/task")) == 1
+    assert os.listdir(os.path.dirname(path)) == ["dbt.sock"]
+    probe = (
+        "import json, os\n"
+        "from dbt.contracts.project import Project\n"
+        "from meterline.dbt_child import _warm_up\n"
+        f"done = _warm_up({str(tmp_path / 'warm-up')!r})\n"
+        "print(json.dumps([done, len(os.listdir('/proc/self/task')), Project.json_schema.__func__.cache_info().currsize]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    done, threads, schemas = json.loads(out.stdout.strip().splitlines()[-1])
+    assert done and threads == 1 and schemas > 0, out.stderr
+    assert not (tmp_path / "warm-up").exists()
 
 
 def test_without_an_answer_meterline_dbt_starts_dbt_itself(tmp_path: Path) -> None:
