@@ -207,8 +207,10 @@ def _warm_up(folder: str) -> bool:
         for name, text in _WARM_UP_PROJECT.items():
             (project / name).parent.mkdir(parents=True, exist_ok=True)
             (project / name).write_text(text)
-        common = ["--project-dir", folder, "--profiles-dir", folder, "--target-path", str(project / "target"),
-                  "--log-path", str(project / "logs"), "--quiet", "--no-static-parser"]  # fmt: skip
+        # Every setting on the command line, where it beats the DBT_* variables a user may have set.
+        common = ["--project-dir", folder, "--profiles-dir", folder, "--profile", "warm_up", "--target", "memory",
+                  "--target-path", str(project / "target"), "--log-path", str(project / "logs"), "--quiet",
+                  "--no-static-parser", "--no-send-anonymous-usage-stats"]  # fmt: skip
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             return all(_dbt([command, *common]) == 0 for command in ("parse", "ls"))
     finally:

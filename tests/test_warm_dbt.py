@@ -85,7 +85,11 @@ def test_the_server_warms_dbt_up_once_and_forks_from_one_thread(server, tmp_path
         f"done = _warm_up({str(tmp_path / 'warm-up')!r})\n"
         "print(json.dumps([done, len(os.listdir('/proc/self/task')), Project.json_schema.__func__.cache_info().currsize]))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    # dbt settings a user may have in the environment do not reach the throwaway project.
+    env = {**os.environ, "DBT_TARGET": "duckdb", "DBT_PROFILE": "meterline", "DBT_STATIC_PARSER": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
     done, threads, schemas = json.loads(out.stdout.strip().splitlines()[-1])
     assert done and threads == 1 and schemas > 0, out.stderr
     assert not (tmp_path / "warm-up").exists()
