@@ -134,6 +134,21 @@ def test_the_console_script_exits_with_the_code_of_the_command(installation: Ins
     assert done.stdout == f"generated 2 arrival day(s): 12 files, 100 records (0 invalid lines) in {out}\n"
 
 
+@pytest.mark.subprocess
+def test_loading_the_definitions_prints_no_warning_of_dagster() -> None:
+    """No meterline command prints Dagster's beta or preview notices (the checks' partitions, the
+    single-run backfill policy) on stderr: nothing a user can act on, since pyproject.toml pins
+    dagster exactly. Made errors here, any one of them fails the import."""
+    probe = (
+        "import warnings, dagster as dg\n"
+        "for category in (dg.BetaWarning, dg.PreviewWarning):\n"
+        "    warnings.simplefilter('error', category)\n"
+        "import orchestration.definitions\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_failed_dbt_test_is_named_with_its_failing_rows_not_none() -> None:
     evaluation = dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey("int_unpriced_usage"),
