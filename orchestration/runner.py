@@ -134,6 +134,7 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
 
     prepare_manifest()
     from orchestration.definitions import MAIN_JOB, defs
+    from orchestration.internals import event_log_held_open
 
     instance = prepare_instance(settings)
     from orchestration.runs import fail_dead_runs, process_tags
@@ -151,7 +152,8 @@ def materialize(start: date, end: date, *, verbose: bool = False) -> int:
             # The whole log goes to the run's report folder, named by the run's start once it has one.
             log_path = settings.reports / f".run-{run_id}.log"
             try:
-                with captured(log_path, verbose=verbose) as progress:
+                # The event log held from the run's creation on: its ~120 planned events too.
+                with captured(log_path, verbose=verbose) as progress, event_log_held_open(instance, run_id):
                     result = job.execute_in_process(
                         instance=instance,
                         run_config=PROGRESS_LOGGING,

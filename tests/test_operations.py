@@ -365,6 +365,35 @@ def test_a_run_stores_its_events_in_the_wal_and_checkpoints_once_at_its_end(tmp_
         assert not wal.exists() and len(instance.all_logs(run_id)) == 4
 
 
+def test_a_held_event_log_compiles_its_statements_once_per_database(tmp_path: Path) -> None:
+    """Dagster's SQLite event log makes an engine (and so compiles its INSERT again) per stored event;
+    while held, the storage keeps one engine per database, a hold within a hold (the CLI's around the
+    run's) the outer one's, and the storage is Dagster's own again afterwards."""
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        run_id = str(uuid.uuid4())
+
+        def engines() -> list[object]:
+            found = []
+            for _ in range(2):
+                with storage.run_connection(run_id) as conn:
+                    found.append(conn.engine)
+            return found
+
+        assert len(set(map(id, engines()))) == 2  # Dagster's own: an engine per connection
+        with event_log_held_open(instance, run_id):
+            first, second = engines()
+            assert first is second
+            with event_log_held_open(instance, run_id):
+                assert engines() == [first, first]
+                instance.report_engine_event("inner", job_name="job", run_id=run_id)
+            assert engines() == [first, first]  # the inner hold left the outer one's engines
+            instance.report_engine_event("outer", job_name="job", run_id=run_id)
+        assert "_connect" not in vars(storage)
+        assert len(set(map(id, engines()))) == 2
+        assert [entry.message for entry in instance.all_logs(run_id)] == ["inner", "outer"]
+
+
 @pytest.mark.subprocess
 def test_dagster_dev_loads_the_code_location_on_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
