@@ -46,9 +46,11 @@ def event_log_held_open(instance, run_id: str) -> Iterator[None]:
     night's thread, 0.4 to 1.6 s in 7 measured pairs; BENCHMARKS.md). While this connection is open,
     an event appends to the WAL, which SQLite checkpoints as usual (every 1,000 pages, and when this
     connection closes). Meanwhile the storage also keeps one SQLAlchemy engine per database
-    (:func:`_engines_kept`). Other storages (Postgres, the consolidated SQLite log) are left as they are."""
+    (:func:`_engines_kept`). A hold within a hold of the same storage (the CLI's around the run's own)
+    adds nothing: the outer one holds the run's log already. Other storages (Postgres, the
+    consolidated SQLite log) are left as they are."""
     storage = instance.event_log_storage
-    if not isinstance(storage, SqliteEventLogStorage):
+    if not isinstance(storage, SqliteEventLogStorage) or "_connect" in vars(storage):
         yield
         return
     # Dagster creates each shard with its schema, in WAL mode, as the run's first event would.
@@ -77,10 +79,7 @@ def _engines_kept(storage: SqliteEventLogStorage) -> Iterator[None]:
     engine: every stored event compiled its INSERT again (~0.65 s of a 1M-record run's 1.2 s of event
     storage, py-spy; BENCHMARKS.md). The connections are Dagster's as before: a new one per event (no
     pool), in a transaction, under the storage's lock; only the engine, and what it has compiled, is
-    reused. Nested holds (a run within a run's hold) keep the outer one's engines."""
-    if "_connect" in vars(storage):
-        yield
-        return
+    reused."""
     engines: dict[str, sqlalchemy.Engine] = {}
 
     @contextmanager
