@@ -18,7 +18,6 @@ from dashboard.csv_export import api_key_csv
 from dashboard.formatting import (
     AVERAGE_PLACES,
     CARD_PLACES,
-    NO_NAME,
     change,
     literal,
     money,
@@ -26,11 +25,9 @@ from dashboard.formatting import (
 )
 from dashboard.periods import UNIT_NAMES, Window, period_label, shift
 from dashboard.queries import Filters, ServingReader
+from dashboard.tables import AVERAGE_COLUMNS, COST_COLUMNS, COUNT_COLUMNS, html_table
 from dashboard.view import STACKS, View
 
-COST_COLUMNS = {"total_cost", "input_cost", "output_cost", "other_cost", "actual_cost", "alternative_cost", "savings"}
-AVERAGE_COLUMNS = {"avg_cost_per_request", "avg_cost_per_1k_tokens"}
-COUNT_COLUMNS = {"request_count", "input_tokens", "output_tokens", "images"}
 CHART_SERIES = 8  # a stacked chart shows the costliest series; the rest are summed as OTHERS
 OTHERS = "(others)"
 CARDS = (
@@ -87,30 +84,28 @@ def show_table(
     on_select: Callable[[], None] | None = None,
 ) -> None:
     """The `columns` of `frame` (name -> header): costs rounded to cents as dollars with separators,
-    averages to 6 places, counts with separators, share as a bar. Sortable by any header; with
-    `on_select`, a click on a row calls it (the row is in ``st.session_state[key + ":rows"]``)."""
-    config: dict[str, object] = {}
-    display = frame.loc[:, list(columns)].copy()
-    for name, header in columns.items():
-        if name in COST_COLUMNS:
-            display[name] = [rounded(value, CARD_PLACES) for value in display[name]]
-            config[header] = st.column_config.NumberColumn(header, format="dollar")
-        elif name in AVERAGE_COLUMNS:
-            display[name] = [rounded(value, AVERAGE_PLACES) for value in display[name]]
-            config[header] = st.column_config.NumberColumn(header, format="$%.6f")
-        elif name == "share":
-            config[header] = st.column_config.ProgressColumn(header, format="percent", min_value=0, max_value=1)
-        elif name in COUNT_COLUMNS:
-            config[header] = st.column_config.NumberColumn(header, format="localized")
-    if "api_key_name" in columns:
-        display = display.assign(api_key_name=display["api_key_name"].fillna(NO_NAME))
-    display = display.rename(columns=columns)
+    averages to 6 places, counts with separators, share as a bar. Sortable by any header. Without
+    `on_select`, an HTML table of text (dashboard/tables.py: what chromium draws fastest); with it, a data
+    grid whose row click calls it (the row is in ``st.session_state[key + ":rows"]``)."""
     with st.container(key=key):  # the key names the table for tests and page styling
         if on_select is None:
-            st.dataframe(display, hide_index=True, column_config=config)
-        else:
-            st.dataframe(display, hide_index=True, column_config=config, key=f"{key}:rows", on_select=on_select,
-                         selection_mode="single-row")  # fmt: skip
+            st.html(html_table(frame, columns), unsafe_allow_javascript=True)
+            return
+        config: dict[str, object] = {}
+        display = frame.loc[:, list(columns)].copy()
+        for name, header in columns.items():
+            if name in COST_COLUMNS:
+                display[name] = [rounded(value, CARD_PLACES) for value in display[name]]
+                config[header] = st.column_config.NumberColumn(header, format="dollar")
+            elif name in AVERAGE_COLUMNS:
+                display[name] = [rounded(value, AVERAGE_PLACES) for value in display[name]]
+                config[header] = st.column_config.NumberColumn(header, format="$%.6f")
+            elif name == "share":
+                config[header] = st.column_config.ProgressColumn(header, format="percent", min_value=0, max_value=1)
+            elif name in COUNT_COLUMNS:
+                config[header] = st.column_config.NumberColumn(header, format="localized")
+        st.dataframe(display.rename(columns=columns), hide_index=True, column_config=config, key=f"{key}:rows",
+                     on_select=on_select, selection_mode="single-row")  # fmt: skip
 
 
 def empty_state(what: str, window: Window) -> None:

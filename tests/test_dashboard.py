@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from dashboard.csv_export import COLUMNS, api_key_csv
 from dashboard.formatting import change, literal, money, rounded
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader, choose_mart, table_name
+from dashboard.tables import html_table
 from meterline.sample import (  # RENAMED_TO: a comma, quotes, non-ASCII
     RENAMED_TO,
     generate_landing,
@@ -170,8 +172,51 @@ def open_page() -> AppTest:
     return run(AppTest.from_file(APP, default_timeout=120))
 
 
+class _Cells(HTMLParser):
+    """The headers and the cells' texts of an HTML table, in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[str] = []
+        self.rows: list[list[str]] = []
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._text is not None:
+            (self.headers if tag == "th" else self.rows[-1]).append("".join(self._text))
+            self._text = None
+
+
+def shown_value(text: str) -> Any:
+    """A cell's text as the value it shows: "$1,234.57" -> Decimal("1234.57"), "1,234" -> 1234; other
+    texts (names, "12.3%") as they are; the en dash of a missing value -> None."""
+    if text == "\N{EN DASH}":
+        return None
+    if text.lstrip("-").startswith("$"):
+        return Decimal(text.replace("$", "").replace(",", ""))
+    if text.replace(",", "").isdigit():
+        return int(text.replace(",", ""))
+    return text
+
+
 def table(at: AppTest, key: str) -> pd.DataFrame:
-    return at.get_by_key(key).dataframe[0].value
+    """The table `key` as the page shows it: a data grid's frame, or an HTML table's cells read back."""
+    box = at.get_by_key(key)
+    if box.dataframe:
+        return box.dataframe[0].value
+    cells = _Cells()
+    cells.feed(box.get("html")[0].proto.body)
+    return pd.DataFrame([[shown_value(text) for text in row] for row in cells.rows[1:]], columns=cells.headers)
 
 
 def by_first_columns(frame: pd.DataFrame, dims: int) -> dict[tuple, tuple]:
@@ -392,6 +437,7 @@ def test_an_empty_state_when_the_filters_match_nothing(served: Installation) -> 
         )
     ]
     assert not at.metric and not at.tabs and not at.dataframe and not at.warning
+    assert not [html for html in at.get("html") if "<table" in html.proto.body]
     assert PAYG_NOTE in at.caption[0].value
 
 
@@ -441,6 +487,32 @@ def test_queries_name_only_whitelisted_tables_and_bind_every_value(served: Insta
         everything = reader.costs(Filters("daily"), window)
     assert everything["total_cost"][0] == payg(served, first, window.end)[()].total_cost
     assert isinstance(everything["total_cost"][0], Decimal)
+
+
+def test_a_table_shows_each_cell_as_text_rounded_once_and_inert() -> None:
+    frame = pd.DataFrame(
+        {
+            "api_key_name": ["<img src=x onerror=alert(1)>", None],
+            "request_count": [1234567, 0],
+            "total_cost": [Decimal("16582.988744"), Decimal("0.004999")],
+            "avg_cost_per_request": [Decimal("0.0000125"), None],
+            "share": [0.999, 0.001],
+        }
+    )
+    columns = {"api_key_name": "API key", "request_count": "Requests", "total_cost": "Cost",
+               "avg_cost_per_request": "Cost per request", "share": "Share"}  # fmt: skip
+    html = html_table(frame, columns)
+    cells = _Cells()
+    cells.feed(html)
+    assert cells.headers == list(columns.values())
+    assert cells.rows[1:] == [
+        ["<img src=x onerror=alert(1)>", "1,234,567", "$16,582.99", "$0.000013", "99.9%"],
+        ["(no name)", "0", "$0.00", "\N{EN DASH}", "0.1%"],
+    ]
+    assert "<img" not in html and "&lt;img src=x" in html  # a name is text, never markup
+    # A header click sorts numbers by their exact value (not the rounded text), a missing one last.
+    assert 'data-value="16582.988744"' in html and 'data-value=""' in html
+    assert html.count('data-kind="number"') == 4
 
 
 def test_amounts_are_rounded_for_display_only_and_names_stay_literal() -> None:

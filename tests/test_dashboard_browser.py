@@ -395,12 +395,12 @@ FITTED_TABLES = ("model_providers", "model_api_keys", "model_purposes", "type_mo
                  "type_purpose")  # fmt: skip
 GEOMETRY = """
 const root = arguments[0];
-const grid = root.querySelector('[data-testid="stDataFrameResizable"]');
-const scroller = root.querySelector('.dvn-scroller');
-const box = grid.getBoundingClientRect(), outer = root.getBoundingClientRect();
-return {right: box.right, outer: outer.right, viewport: window.innerWidth,
-        scroll: scroller.scrollWidth, client: scroller.clientWidth, headers: grid.innerText};
+const box = root.querySelector('.meterline-table-box'), table = root.querySelector('table');
+const outer = root.getBoundingClientRect();
+return {right: table.getBoundingClientRect().right, outer: outer.right, viewport: window.innerWidth,
+        scroll: box.scrollWidth, client: box.clientWidth, headers: table.tHead.innerText};
 """
+COLUMN = "return Array.from(arguments[0].querySelectorAll('tbody tr')).map((row) => row.cells[arguments[1]].innerText);"
 
 
 def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path, screenshots: Path) -> None:
@@ -416,10 +416,41 @@ def test_the_cost_and_share_columns_fit_at_1400_px(page_url: str, tmp_path: Path
             time.sleep(0.5)
             table.screenshot(str(screenshots / f"table-{key}-1400px.png"))
             geometry = driver.execute_script(GEOMETRY, table)
-            # Every column, Cost and Share last, is inside the grid (no horizontal scrolling hides one), and the
-            # grid is inside its column and the window.
+            # Every column, Cost and Share last, is inside the table's box (no horizontal scrolling hides one),
+            # and the table is inside its column and the window.
+            assert geometry["headers"].split()[-2:] == ["Cost", "Share"], (key, geometry)
             assert geometry["scroll"] <= geometry["client"] + 1, (key, geometry)
             assert geometry["right"] <= min(geometry["outer"], geometry["viewport"]) + 1, (key, geometry)
+
+
+def test_a_click_on_a_header_sorts_the_table(page_url: str, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    def dollars(texts: list[str]) -> list[Decimal]:
+        return [Decimal(text.replace("$", "").replace(",", "")) for text in texts]
+
+    with chromium(tmp_path / "sort") as driver:
+        driver.get(page_url)
+        settle(driver)
+        table = driver.find_element(By.CSS_SELECTOR, ".st-key-table-api_keys")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
+        headers = [header.text for header in table.find_elements(By.CSS_SELECTOR, "th")]
+        cost, name = headers.index("Cost"), headers.index("API key")
+        assert dollars(driver.execute_script(COLUMN, table, cost)) == sorted(
+            dollars(driver.execute_script(COLUMN, table, cost)), reverse=True
+        )  # the "Sort API keys by" box's default: total cost, high to low
+        header = table.find_elements(By.CSS_SELECTOR, "th button")[cost]
+        header.click()
+        ascending = dollars(driver.execute_script(COLUMN, table, cost))
+        assert ascending == sorted(ascending) and ascending != sorted(ascending, reverse=True)
+        header.click()
+        assert dollars(driver.execute_script(COLUMN, table, cost)) == sorted(ascending, reverse=True)
+        table.find_elements(By.CSS_SELECTOR, "th button")[name].click()
+        names = driver.execute_script(COLUMN, table, name)
+        in_order = "return arguments[0].every((name, i, all) => i === 0 || all[i - 1].localeCompare(name) <= 0);"
+        assert len(set(names)) > 1 and driver.execute_script(in_order, names), names
+        table.screenshot(str(screenshots / "table-api_keys-sorted-by-name.png"))
+        assert console_errors(driver) == []
 
 
 THREE_MODELS = ("openai/gpt-5", "openai/gpt-5-mini", "anthropic/claude-sonnet-4-5")
@@ -703,5 +734,5 @@ def test_the_provider_tab_shows_the_cheaper_providers(
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
         time.sleep(0.5)
         driver.save_screenshot(str(screenshots / "cheaper-providers.png"))
-        assert table.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrameResizable']")
+        assert table.find_elements(By.CSS_SELECTOR, "table tbody tr")
         assert "Cheaper providers" in driver.find_element(By.TAG_NAME, "body").text
