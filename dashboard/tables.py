@@ -38,7 +38,7 @@ document.querySelectorAll("table.meterline-table:not([data-bound])").forEach((ta
       const body = table.tBodies[0];
       const rows = Array.from(body.rows).sort((a, b) => {
         const x = value(a), y = value(b);
-        const order = numeric ? (x === "" ? 1 : y === "" ? -1 : Number(x) - Number(y)) : x.localeCompare(y);
+        const order = !numeric ? x.localeCompare(y) : x === y ? 0 : x === "" ? 1 : y === "" ? -1 : Number(x) - Number(y);
         return ascending || (numeric && (x === "" || y === "")) ? order : -order;
       });
       body.append(...rows);
