@@ -100,8 +100,9 @@ def show_table(
             elif name in AVERAGE_COLUMNS:
                 display[name] = [rounded(value, AVERAGE_PLACES) for value in display[name]]
                 config[header] = st.column_config.NumberColumn(header, format="$%.6f")
-            elif name == "share":
-                config[header] = st.column_config.ProgressColumn(header, format="percent", min_value=0, max_value=1)
+            elif name == "share":  # in percent, to one place, as the HTML tables show it
+                display[name] = [share * 100 for share in display[name]]
+                config[header] = st.column_config.ProgressColumn(header, format="%.1f%%", min_value=0, max_value=100)
             elif name in COUNT_COLUMNS:
                 config[header] = st.column_config.NumberColumn(header, format="localized")
         st.dataframe(display.rename(columns=columns), hide_index=True, column_config=config, key=f"{key}:rows",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import socket
@@ -333,7 +334,10 @@ def test_api_key_and_model_filters_reach_every_widget(served: Installation) -> N
     by_model = table(at, "table:models")
     assert by_first_columns(by_model, 1) == expected_pairs(expect("model"))
     assert list(by_model["Cost"]) == sorted(by_model["Cost"], reverse=True)
-    assert by_model["Share"].sum() == pytest.approx(1.0)
+    # The grid's share in percent, drawn to one place ("41.6%") as the HTML tables show it.
+    assert by_model["Share"].sum() == pytest.approx(100.0)
+    share = json.loads(at.get_by_key("table:models").dataframe[0].proto.columns)["Share"]
+    assert share["type_config"] == {"type": "progress", "format": "%.1f%%", "min_value": 0, "max_value": 100}
     charts = at.get("vega_lite_chart")
     over_time, shares = (pa.ipc.open_stream(c.proto.datasets[0].data.data).read_all().to_pandas() for c in charts[:2])
     per_day = expect("cast(created_at AS DATE)", "model")
