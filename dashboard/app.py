@@ -61,7 +61,7 @@ document.querySelectorAll("button.meterline-copy-link:not([data-bound])").forEac
 """
 COPY_STYLE = (
     "<style>button.meterline-copy-link{font:inherit;padding:.3rem .8rem;border-radius:.5rem;cursor:pointer;"
-    "border:1px solid rgba(49,51,63,.2);background:inherit;color:inherit}"
+    "border:1px solid rgba(128,128,128,.4);background:inherit;color:inherit}"
     "button.meterline-copy-link:hover{border-color:#ff4b4b;color:#ff4b4b}"
     ".meterline-copied{margin-left:.6rem;font-size:.85rem;opacity:.75}</style>"
 )
