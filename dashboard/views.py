@@ -394,8 +394,13 @@ def provider_cost(reader: ServingReader, filters: Filters, view: View) -> str | 
     providers = sorted(frame["provider"])
     asked = st.session_state.get("detail_provider", view.detail_provider)
     st.session_state["detail_provider"] = asked if asked in providers else None
+    # None (every provider) is the box's empty value, so Streamlit shows the placeholder for it, not format_func's.
     provider = st.selectbox(
-        "Provider", [None, *providers], format_func=lambda p: p or "All providers", key="detail_provider"
+        "Provider",
+        [None, *providers],
+        format_func=lambda p: p or "All providers",
+        key="detail_provider",
+        placeholder="All providers",
     )
     if provider is not None:
         details = details[details["provider"] == provider]

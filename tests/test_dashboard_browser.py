@@ -735,4 +735,7 @@ def test_the_provider_tab_shows_the_cheaper_providers(
         time.sleep(0.5)
         driver.save_screenshot(str(screenshots / "cheaper-providers.png"))
         assert table.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        # Every provider is the box's empty value: it reads "All providers", not "Choose an option".
+        box = driver.find_element(By.CSS_SELECTOR, ".st-key-detail_provider input")
+        assert (box.get_attribute("value"), box.get_attribute("placeholder")) == ("", "All providers")
         assert "Cheaper providers" in driver.find_element(By.TAG_NAME, "body").text
