@@ -2,10 +2,12 @@
 any header.
 
 Chromium draws a Streamlit data grid (st.dataframe: a canvas, its scroller and toolbar, Arrow data decoded
-in the browser) again on every run of the page; eight grids made up about a fifth of a first load and of
-an account change on a 2M-request serving file (BENCHMARKS.md, issue 17, eighth pass). A table of text
-costs the browser next to nothing, its text can be selected and copied, and a screen reader reads it as a
-table. Only the table of models stays a grid: a click on its rows opens a model's detail.
+in the browser) again on every run of the page. On a 2M-request serving file, leaving out the seven grids
+of the Cost analysis tab that take no clicks took a first load from 3.01 to 2.08 s and an account change
+from 0.91 to 0.53 s (BENCHMARKS.md, issue 17, fifth pass); as HTML tables, the first load took 2.3-2.5 s
+and the account change ~0.7 s (eighth pass). A table of text costs the browser little, its text can be
+selected and copied, and a screen reader reads it as a table. Only the table of models stays a grid: a
+click on its rows opens a model's detail.
 """
 
 from __future__ import annotations
