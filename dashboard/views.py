@@ -18,6 +18,7 @@ from dashboard.csv_export import api_key_csv
 from dashboard.formatting import (
     AVERAGE_PLACES,
     CARD_PLACES,
+    NO_NAME,
     change,
     literal,
     money,
@@ -25,7 +26,7 @@ from dashboard.formatting import (
 )
 from dashboard.periods import UNIT_NAMES, Window, period_label, shift
 from dashboard.queries import Filters, ServingReader
-from dashboard.tables import AVERAGE_COLUMNS, COST_COLUMNS, COUNT_COLUMNS, html_table
+from dashboard.tables import AVERAGE_COLUMNS, COST_COLUMNS, COUNT_COLUMNS, HTML_ROWS_MAX, html_table
 from dashboard.view import STACKS, View
 
 CHART_SERIES = 8  # a stacked chart shows the costliest series; the rest are summed as OTHERS
@@ -84,11 +85,12 @@ def show_table(
     on_select: Callable[[], None] | None = None,
 ) -> None:
     """The `columns` of `frame` (name -> header): costs rounded to cents as dollars with separators,
-    averages to 6 places, counts with separators, share as a bar. Sortable by any header. Without
-    `on_select`, an HTML table of text (dashboard/tables.py: what chromium draws fastest); with it, a data
-    grid whose row click calls it (the row is in ``st.session_state[key + ":rows"]``)."""
+    averages to 6 places, counts with separators, share as a bar. Sortable by any header. An HTML table
+    of text (dashboard/tables.py: what chromium draws fastest), unless rows are to be clicked (`on_select`
+    is called, the row is in ``st.session_state[key + ":rows"]``) or there are more than HTML_ROWS_MAX of
+    them: then a data grid, which draws only the rows in view."""
     with st.container(key=key):  # the key names the table for tests and page styling
-        if on_select is None:
+        if on_select is None and len(frame) <= HTML_ROWS_MAX:
             st.html(html_table(frame, columns), unsafe_allow_javascript=True)
             return
         config: dict[str, object] = {}
@@ -105,8 +107,14 @@ def show_table(
                 config[header] = st.column_config.ProgressColumn(header, format="%.1f%%", min_value=0, max_value=100)
             elif name in COUNT_COLUMNS:
                 config[header] = st.column_config.NumberColumn(header, format="localized")
-        st.dataframe(display.rename(columns=columns), hide_index=True, column_config=config, key=f"{key}:rows",
-                     on_select=on_select, selection_mode="single-row")  # fmt: skip
+        if "api_key_name" in columns:
+            display = display.assign(api_key_name=display["api_key_name"].fillna(NO_NAME))
+        display = display.rename(columns=columns)
+        if on_select is None:
+            st.dataframe(display, hide_index=True, column_config=config)
+        else:
+            st.dataframe(display, hide_index=True, column_config=config, key=f"{key}:rows", on_select=on_select,
+                         selection_mode="single-row")  # fmt: skip
 
 
 def empty_state(what: str, window: Window) -> None:

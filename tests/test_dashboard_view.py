@@ -14,6 +14,7 @@ from dashboard.csv_export import FORMULA_STARTS, api_key_csv
 from dashboard.filters import resolve
 from dashboard.periods import Window
 from dashboard.queries import Filters, ServingReader
+from dashboard.tables import HTML_ROWS_MAX
 from dashboard.view import View, parse, regrain, to_params
 from dashboard.views import period_ticks
 from tests.dashboard_serving import build_serving
@@ -157,3 +158,37 @@ def test_axis_ticks_fall_on_period_starts_aligned_like_a_calendar() -> None:
         datetime(2026, 10, 1),
         datetime(2026, 11, 1),
     ]
+
+
+def _tables_of(rows: int) -> None:
+    """An AppTest script: a read-only table of `rows` API keys (the last without a name), drawn by show_table."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from dashboard.views import show_table
+
+    frame = pd.DataFrame({
+        "api_key_name": [f"key {i}" for i in range(rows - 1)] + [None],
+        "request_count": list(range(rows)),
+        "total_cost": [Decimal("1.005")] * rows,
+        "share": [1 / rows] * rows,
+    })  # fmt: skip
+    show_table(frame, {"api_key_name": "API key", "request_count": "Requests", "total_cost": "Cost",
+                       "share": "Share"}, key="table:keys")  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", [HTML_ROWS_MAX, HTML_ROWS_MAX + 1])
+def test_a_long_table_is_a_data_grid_that_draws_only_the_rows_in_view(rows: int) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_tables_of, kwargs={"rows": rows}).run()
+    assert not at.exception
+    box = at.get_by_key("table:keys")
+    if rows <= HTML_ROWS_MAX:  # HTML text: every row is in the page
+        assert not box.dataframe and box.get("html")[0].proto.body.count("<tr>") == rows + 1
+    else:  # a grid, its values rounded as the HTML tables', a key without a name named so
+        grid = box.dataframe[0].value
+        assert len(grid) == rows and list(grid.columns) == ["API key", "Requests", "Cost", "Share"]
+        assert set(grid["Cost"]) == {Decimal("1.01")} and grid["API key"].iloc[-1] == "(no name)"
+        assert grid["Share"].sum() == pytest.approx(100.0)
