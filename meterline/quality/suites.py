@@ -252,9 +252,11 @@ def import_ahead() -> threading.Thread:
 
     The import is ~2.4 s of Python that every run with rows pays before its first suite. Started
     while ingestion runs (DuckDB parsing the landing files, the GIL released), it costs that step
-    little wall time, and the suite then finds GX loaded. Python's import lock makes a suite that
-    starts before the thread ends wait for that import instead of starting a second one; an import
-    that fails here is left for the suite's own import to raise, with its traceback."""
+    little wall time, and the suite then finds GX loaded. The caller joins the thread before its
+    own thread does anything that may import a module: two threads importing modules that import
+    each other (sqlalchemy.orm's, which GX imports) can each get the other's half-initialized module
+    and fail. An import that fails here is left for the suite's own import to raise, with its
+    traceback."""
     thread = threading.Thread(target=_import_gx, name="meterline-import-gx", daemon=True)
     thread.start()
     return thread
