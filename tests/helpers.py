@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,15 @@ def installation_root() -> Path | None:
         return None
     _held.append(lock)
     return base / worker_id()
+
+
+def shown_value(text: str) -> Any:
+    """A cell's text as the value it shows: "$1,234.57" -> Decimal("1234.57"), "1,234" -> 1234; other
+    texts (names, "12.3%") as they are; the en dash of a missing value -> None."""
+    if text == "\N{EN DASH}":
+        return None
+    if text.lstrip("-").startswith("$"):
+        return Decimal(text.replace("$", "").replace(",", ""))
+    if text.replace(",", "").isdigit():
+        return int(text.replace(",", ""))
+    return text

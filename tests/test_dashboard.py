@@ -41,7 +41,7 @@ from meterline.sample import (  # RENAMED_TO: a comma, quotes, non-ASCII
     generate_landing,
 )
 from orchestration.cli import main
-from tests.helpers import Installation
+from tests.helpers import Installation, shown_value
 
 APP = str(Path(dashboard.__file__).resolve().parent / "app.py")
 START = date(2025, 12, 30)  # arrival days 2025-12-30 .. 2026-01-01: events span a month (and year) boundary
@@ -196,18 +196,6 @@ class _Cells(HTMLParser):
         if tag in ("th", "td") and self._text is not None:
             (self.headers if tag == "th" else self.rows[-1]).append("".join(self._text))
             self._text = None
-
-
-def shown_value(text: str) -> Any:
-    """A cell's text as the value it shows: "$1,234.57" -> Decimal("1234.57"), "1,234" -> 1234; other
-    texts (names, "12.3%") as they are; the en dash of a missing value -> None."""
-    if text == "\N{EN DASH}":
-        return None
-    if text.lstrip("-").startswith("$"):
-        return Decimal(text.replace("$", "").replace(",", ""))
-    if text.replace(",", "").isdigit():
-        return int(text.replace(",", ""))
-    return text
 
 
 def table(at: AppTest, key: str) -> pd.DataFrame:

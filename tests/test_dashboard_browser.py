@@ -30,6 +30,7 @@ import pytest
 from dashboard.formatting import money
 from dashboard.periods import LABEL_FORMATS
 from tests.dashboard_serving import build_serving
+from tests.helpers import shown_value
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
@@ -427,7 +428,7 @@ def test_a_click_on_a_header_sorts_the_table(page_url: str, tmp_path: Path, scre
     from selenium.webdriver.common.by import By
 
     def dollars(texts: list[str]) -> list[Decimal]:
-        return [Decimal(text.replace("$", "").replace(",", "")) for text in texts]
+        return [shown_value(text) for text in texts]
 
     with chromium(tmp_path / "sort") as driver:
         driver.get(page_url)
