@@ -9,9 +9,11 @@ the asset it guards, so the serving file is left as it was.
 - ``raw/price_catalog``: price_catalog_rules (pricing.md) -> the dbt models never run
 - ``raw/usage_records``: usage_records_suite (Great Expectations) -> the dbt models never run
 - ``fct_cost``: conservation, request_id_unique, no_negative_cost, unpriced_share, fct_cost_suite
-  (GX), in one op with the warnings below (``fct_cost_rules``)
-- every aggregate mart: reconciles_with_fct_cost (one op for all of them)
-- ``provider_alternatives_daily``/``_monthly``: alternatives_within_marts (one op for both)
+  (GX)
+- every aggregate mart: reconciles_with_fct_cost; every mart: one_row_per_group
+- ``provider_alternatives_daily``/``_monthly``: alternatives_within_marts
+
+The checks after dbt, with the warnings below, are one op (``fct_cost_and_marts_rules``).
 
 Warnings (severity WARN, the run still publishes): unpriced_records and
 quarantine_share on ``rejected_usage``, spend_jump_per_account on
@@ -173,19 +175,35 @@ def evaluate(
         by_source.setdefault((sources or {}).get(result.name, source), []).append(result)
     for produced_by, produced in by_source.items():
         _record(context, folder, produced, produced_by)
-    # A line per result that failed or warned; the passes of a multi-mart op in one line (each log
-    # line is an event in Dagster's storage; every result is in the report and the check results).
-    passed = [result for result in results if result.passed]
+    # A line per result that failed or warned; the passes in a line per rule checked on several marts
+    # and one for the other rules (each log line is an event in Dagster's storage; every result is in
+    # the report and the check results).
     for result in results:
-        if not result.passed or len(passed) == 1:
-            verdict = "passed" if result.passed else ("FAILED" if result.blocks else "WARNING")
+        if not result.passed:
+            verdict = "FAILED" if result.blocks else "WARNING"
             context.log.info(f"{verdict} [{result.severity}] {result.asset} {result.name}: {result.summary}")
-    if len(passed) > 1:
-        names, severities = sorted({r.name for r in passed}), sorted({r.severity for r in passed})
-        context.log.info(
-            f"passed [{'/'.join(severities)}] {len(passed)} x {'/'.join(names)}: {', '.join(r.asset for r in passed)}"
-        )
+    for passed in _passes(results):
+        if len(passed) == 1:
+            [result] = passed
+            context.log.info(f"passed [{result.severity}] {result.asset} {result.name}: {result.summary}")
+        else:
+            names, severities = sorted({r.name for r in passed}), sorted({r.severity for r in passed})
+            context.log.info(
+                f"passed [{'/'.join(severities)}] {len(passed)} x {'/'.join(names)}: "
+                f"{', '.join(r.asset for r in passed)}"
+            )
     return [to_dagster(result, folder) for result in results]
+
+
+def _passes(results: list[CheckResult]) -> list[list[CheckResult]]:
+    """The passed results in groups, a line each: those of a rule with several results (one per mart),
+    then those of the rules with one."""
+    by_name: dict[str, list[CheckResult]] = {}
+    for result in results:
+        if result.passed:
+            by_name.setdefault(result.name, []).append(result)
+    single = [result for group in by_name.values() if len(group) == 1 for result in group]
+    return [*(group for group in by_name.values() if len(group) > 1), *([single] if single else [])]
 
 
 def dbt_test_summary(passed: bool, failing_rows: int | None) -> str:

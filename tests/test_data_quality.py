@@ -408,6 +408,36 @@ def test_the_fct_cost_suite_fails_on_broken_rows_in_any_chunk(
     assert counts == [1, 1]
 
 
+def test_the_fct_cost_suite_beside_other_queries_finds_what_it_finds_alone(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """The checks after dbt validate fct_cost's suite in a thread beside their SQL rules when its rows
+    fit in one chunk (suites.validate_beside), one after the other otherwise; the results are the same."""
+    warehouse.execute("update marts.fct_cost set purpose = 'gaming' where request_id = 'd2-2'")
+    for name in ("alone", str(suites.CHUNK_ROWS), "10", "failed"):  # a run's report folders
+        (tmp_path / name).mkdir()
+    alone = suites.validate(warehouse, suites.FCT_COST, SCOPE, tmp_path / "alone")
+    assert not alone.passed and [r["request_id"] for r in alone.offending_rows] == ["d2-2"]
+    for chunk_rows in (suites.CHUNK_ROWS, 10):  # beside, then one after the other
+        unique, suite = suites.validate_beside(
+            warehouse, suites.FCT_COST, SCOPE, tmp_path / str(chunk_rows),
+            lambda: rules.request_id_unique(warehouse, SCOPE), chunk_rows=chunk_rows,
+        )  # fmt: skip
+        assert unique.passed and unique.name == "request_id_unique"
+        assert (suite.passed, suite.observed, suite.offending_rows) == (False, 1, alone.offending_rows)
+        assert suite.details["failed_expectations"] == alone.details["failed_expectations"]
+    # A query of the other side that fails fails the whole, once the suite has ended.
+    with pytest.raises(duckdb.CatalogException, match="no_such_table"):
+        suites.validate_beside(
+            warehouse,
+            suites.FCT_COST,
+            SCOPE,
+            tmp_path / "failed",
+            lambda: warehouse.execute("select * from no_such_table"),
+        )
+    assert (tmp_path / "failed" / "data_docs" / "index.html").is_file()
+
+
 def test_the_raw_records_suite_fails_on_a_broken_record(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     # The raw records as the suite reads them (a view over the raw layer, shared with other tests: a copy).
     warehouse.execute("create table main.records as select * from raw.usage_records")

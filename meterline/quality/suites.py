@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -29,6 +30,7 @@ from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult,
 from meterline.quality.rules import COSTS, period_filter
 
 CHUNK_ROWS = 1_000_000
+T = TypeVar("T")
 KEY_COLUMN = "request_id"
 REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", "billing_mode")
 # Part of input_tokens: cached + cache-write tokens (raw_usage.md), computed in SQL for GX.
@@ -269,6 +271,33 @@ def _import_gx() -> None:
         from great_expectations.core.run_identifier import RunIdentifier  # noqa: F401
     except Exception:  # noqa: BLE001, S110 - raised again, with its traceback, by the suite's import
         pass
+
+
+def validate_beside(
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    scope: Scope,
+    folder: Path,
+    work: Callable[[], T],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[T, CheckResult]:
+    """``work()`` (other queries on ``con``) and :func:`validate` of ``suite``: side by side when the
+    suite's rows fit in one chunk, one after the other otherwise.
+
+    GX's validation is Python on one core while DuckDB's queries release the GIL: side by side, the
+    checks after dbt of a 1M-record day take the longer of the two instead of their sum. Only one
+    chunk's worth: the rules of a large day hold much of DuckDB's memory, and a GX chunk beside them
+    took a 20M-record day's run over 4 GB (BENCHMARKS.md). The suite reads through a cursor of its
+    own; GX is imported in this thread first, so that the two threads never import at once (see
+    :func:`import_ahead`). An exception of either is raised here, after both have ended."""
+    rows = _count(con, suite, list(suite.days(scope)))
+    if not 0 < rows <= chunk_rows:
+        return work(), validate(con, suite, scope, folder, chunk_rows=chunk_rows)
+    _import_gx()
+    with con.cursor() as cursor, ThreadPoolExecutor(1, thread_name_prefix="meterline-gx") as pool:
+        validation = pool.submit(validate, cursor, suite, scope, folder, chunk_rows=chunk_rows)
+        return work(), validation.result()
 
 
 def validate(

@@ -1,6 +1,6 @@
-"""The checks on what dbt built: fct_cost's blocking rules with the warnings on the quarantine, on
-spend jumps and on missing regional prices (one step), every aggregate mart's reconciliation with
-fct_cost (one step), the alternatives' bounds (one step) and every mart's grain (one step)."""
+"""The checks on what dbt built, in one step: fct_cost's blocking rules and GX suite with the warnings
+on the quarantine, on spend jumps and on missing regional prices, every aggregate mart's
+reconciliation with fct_cost, the alternatives' bounds and every mart's grain."""
 
 from collections.abc import Callable, Iterable, Iterator
 
@@ -119,98 +119,64 @@ FCT_COST_SUITE = _spec(
 )
 
 
-def _fct_cost_rules(run: CheckRun) -> list[CheckResult]:
-    """The SQL rules, then the GX suite, one after the other. (The suite validating in a thread beside
-    the SQL rules saved ~1 s at 5M but put a GX chunk and DuckDB's 2GB in memory at once: 4.4 GB of
-    peak RSS at 20M, over issue 18's 4 GB; BENCHMARKS.md.)"""
-    results = [compute(run) for _, compute in SQL_RULES]
-    return [*results, suites.validate(run.con, suites.FCT_COST, run.scope, run.folder)]
+RECONCILIATION = (
+    "reconciles_with_fct_cost",
+    "marts.md: per period, every measure sums exactly to fct_cost (payg) and "
+    "total_cost = input_cost + output_cost + other_cost on every row. Blocking.",
+)
+ALTERNATIVES = (
+    "alternatives_within_marts",
+    "marts.md, Cheaper providers: request_count and actual_cost never exceed the same "
+    "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
+    "alternative_cost exactly; never a provider compared with itself. Blocking.",
+)
+GRAIN = (
+    "one_row_per_group",
+    "marts.md: one row per period and group in the periods the run republishes; no row without "
+    "its period_start or account_id. Blocking.",
+)
 
 
-@dg.multi_asset_check(name="fct_cost_rules", specs=[*(spec for spec, _ in SQL_RULES), FCT_COST_SUITE])
-def fct_cost_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> Iterator[dg.AssetCheckResult]:
-    """fct_cost's blocking rules and its GX suite, the quarantine's and the spend warnings: one step
-    (each was a step of its own, and Dagster spends ~0.07 s on a step even when it reads nothing)."""
-    yield from evaluate(context, paths, _fct_cost_rules, sources={suites.FCT_COST.name: "gx"})
-
-
-def _marts_check(
-    op_name: str,
-    check_name: str,
-    description: str,
-    mart_keys: Iterable[dg.AssetKey],
-    compute: Callable[[CheckRun, list[str]], list[CheckResult]],
-) -> dg.AssetChecksDefinition:
-    """One op checking several marts for the periods the run rebuilt: a blocking check result per mart.
-    No additional_deps on fct_cost: it comes from the same dbt step as the marts, and a dependency
-    would make the op wait for (and be skipped by) fct_cost's own rules."""
-    keys = sorted(mart_keys, key=lambda key: key.to_user_string())
-
-    @dg.multi_asset_check(
-        name=op_name,
-        specs=[
-            dg.AssetCheckSpec(
-                check_name, asset=key, blocking=True, description=description, partitions_def=arrival_days
-            )
-            for key in keys
-        ],
-    )
-    def _check(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> Iterator[dg.AssetCheckResult]:
-        yield from evaluate(context, paths, lambda run: compute(run, [key.to_user_string() for key in keys]))
-
-    return _check
-
-
-def _each_table(rule: Callable[..., CheckResult]) -> Callable[[CheckRun, list[str]], list[CheckResult]]:
-    """A per-table rule as the compute of a multi-mart check: one result per mart."""
-    return lambda run, tables: [rule(run.con, run.scope, table) for table in tables]
-
-
-def build_reconciliation_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
-    """Every aggregate mart against fct_cost (payg), exactly, in one op."""
-    return _marts_check(
-        "marts_reconcile_with_fct_cost",
-        "reconciles_with_fct_cost",
-        "marts.md: per period, every measure sums exactly to fct_cost (payg) and "
-        "total_cost = input_cost + output_cost + other_cost on every row. Blocking.",
-        mart_keys,
-        lambda run, tables: rules.reconciliation(run.con, run.scope, tables),
-    )
-
-
-def build_alternatives_check(alternative_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
-    """provider_alternatives_<grain> against the marts of the same grain, in one op."""
-    return _marts_check(
-        "alternatives_within_marts",
-        "alternatives_within_marts",
-        "marts.md, Cheaper providers: request_count and actual_cost never exceed the same "
-        "(period, account, model, provider) in provider_model_details; savings = actual_cost - "
-        "alternative_cost exactly; never a provider compared with itself. Blocking.",
-        alternative_keys,
-        _each_table(rules.alternatives_within_marts),
-    )
-
-
-def build_grain_check(mart_keys: Iterable[dg.AssetKey]) -> dg.AssetChecksDefinition:
-    """Every aggregate mart's grain, in one op (it replaced 69 dbt tests that read whole marts)."""
-    return _marts_check(
-        "marts_one_row_per_group",
-        "one_row_per_group",
-        "marts.md: one row per period and group in the periods the run republishes; no row without "
-        "its period_start or account_id. Blocking.",
-        mart_keys,
-        _each_table(rules.one_row_per_group),
-    )
+def _mart_specs(rule: tuple[str, str], tables: list[str]) -> list[dg.AssetCheckSpec]:
+    """A blocking check per mart. No additional_deps on fct_cost: the marts come from the same dbt step."""
+    name, description = rule
+    return [_spec(dg.AssetKey(table), name, description) for table in tables]
 
 
 def build_dbt_checks(published_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
-    """The checks on what dbt built, for the published marts ``published_marts`` (fct_cost aside)."""
-    marts = [key for key in published_marts if key != FCT_COST]
-    alternatives = [key for key in marts if key.to_user_string() in rules.ALTERNATIVES_MARTS]
-    aggregate_marts = [key for key in marts if key not in alternatives]
-    return [
-        fct_cost_rules,
-        build_reconciliation_check(aggregate_marts),
-        build_alternatives_check(alternatives),
-        build_grain_check(marts),
+    """The checks on what dbt built, for the published marts ``published_marts`` (fct_cost aside), in
+    one step: fct_cost's SQL rules and the warnings, every aggregate mart's reconciliation with
+    fct_cost, the alternatives' bounds and every mart's grain, with fct_cost's GX suite beside them
+    (:func:`meterline.quality.suites.validate_beside`). Each result is its own Dagster check on its own
+    asset; a step costs Dagster ~0.07 s, and these were four."""
+    marts = sorted(key.to_user_string() for key in published_marts if key != FCT_COST)
+    alternatives = [table for table in marts if table in rules.ALTERNATIVES_MARTS]
+    aggregates = [table for table in marts if table not in alternatives]
+
+    def sql_rules(run: CheckRun) -> list[CheckResult]:
+        return [
+            *(compute(run) for _, compute in SQL_RULES),
+            *rules.reconciliation(run.con, run.scope, aggregates),
+            *(rules.alternatives_within_marts(run.con, run.scope, table) for table in alternatives),
+            *(rules.one_row_per_group(run.con, run.scope, table) for table in marts),
+        ]
+
+    def compute(run: CheckRun) -> list[CheckResult]:
+        results, suite = suites.validate_beside(run.con, suites.FCT_COST, run.scope, run.folder, lambda: sql_rules(run))
+        return [*results, suite]
+
+    specs = [
+        *(spec for spec, _ in SQL_RULES),
+        FCT_COST_SUITE,
+        *_mart_specs(RECONCILIATION, aggregates),
+        *_mart_specs(ALTERNATIVES, alternatives),
+        *_mart_specs(GRAIN, marts),
     ]
+
+    @dg.multi_asset_check(name="fct_cost_and_marts_rules", specs=specs)
+    def fct_cost_and_marts_rules(
+        context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
+    ) -> Iterator[dg.AssetCheckResult]:
+        yield from evaluate(context, paths, compute, sources={suites.FCT_COST.name: "gx"})
+
+    return [fct_cost_and_marts_rules]
