@@ -3,7 +3,9 @@ patch release, and pyproject.toml pins dagster 1.13.27 and dagster-dbt 0.29.27 f
 upgrading, check these first (tests/test_dbt_args.py, tests/test_operations.py and the pipeline tests
 exercise each)."""
 
+import importlib.metadata
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,9 +22,41 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
 )
-from dagster_dbt.compat import DBT_PYTHON_VERSION
-from dagster_dbt.dbt_project import using_dagster_dev
+from dagster_shared.libraries import DagsterLibraryRegistry
+from packaging.version import Version
 from sqlalchemy.pool import NullPool
+
+# The dbt-core installed beside meterline, which its dbt processes run (pyproject.toml keeps it below 2).
+DBT_CORE_VERSION = Version(importlib.metadata.version("dbt-core"))
+
+
+def _import_dagster_dbt_without_dbt_core() -> None:
+    """Import dagster-dbt as if dbt-core were not installed in this process: its module
+    ``dagster_dbt.compat`` then imports nothing of dbt (its path for dbt Fusion, which dagster-dbt
+    supports without dbt-core), and ``@dbt_assets`` reads a selection of the whole project straight
+    from the manifest instead of through dbt's selector. meterline runs dbt in processes of its own
+    (meterline/dbt_child.py), never in this one: importing dbt here (~1.1 s) and dbt's selector
+    (~0.3 s) were ~1.4 s of every run's start-up (BENCHMARKS.md). dagster-dbt learns dbt's version
+    from :class:`orchestration.dbt.resource.MeterlineDbtCli` instead, and Dagster's list of libraries
+    names dbt-core with its version, as before. ``dbt.version`` is unimportable during this import
+    only; a dbt imported before it (in a test session) stays as it was. This module is imported before
+    anything else of meterline imports dagster-dbt (``orchestration/dbt/__init__.py``)."""
+    saved = sys.modules.get("dbt.version")
+    sys.modules["dbt.version"] = None  # type: ignore[assignment]  # importing it raises ImportError
+    try:
+        import dagster_dbt  # noqa: F401
+    finally:
+        if saved is None:
+            del sys.modules["dbt.version"]
+        else:
+            sys.modules["dbt.version"] = saved
+    DagsterLibraryRegistry._libraries.pop("dbt-fusion", None)  # what dagster-dbt registers without dbt-core
+    DagsterLibraryRegistry.register("dbt-core", DBT_CORE_VERSION.base_version, is_dagster_package=False)
+
+
+_import_dagster_dbt_without_dbt_core()
+
+from dagster_dbt.dbt_project import using_dagster_dev  # noqa: E402 - after the import above
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
@@ -30,7 +64,6 @@ __all__ = [
     "CODE_VERSION_TAG",
     "DATA_VERSION_TAG",
     "AssetCheckExecutionRecordStatus",
-    "DBT_PYTHON_VERSION",
     "event_log_held_open",
     "PARTITION_NAME_TAG",
     "using_dagster_dev",

@@ -19,7 +19,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from meterline.dbt_child import dbt_path
 from meterline.settings import DBT_PROJECT_DIR
-from orchestration.internals import DBT_PYTHON_VERSION, using_dagster_dev
+from orchestration.internals import DBT_CORE_VERSION, using_dagster_dev
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -48,7 +48,7 @@ class MeterlineDbtCli(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> Version:
-        return DBT_PYTHON_VERSION  # the dbt-core dagster-dbt imported and checked
+        return DBT_CORE_VERSION  # dagster-dbt does not import dbt-core here (orchestration/internals.py)
 
     def _initialize_dbt_core_adapter(self, args: Any) -> None:
         return None
