@@ -51,7 +51,7 @@ def _aggregate_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
 Check = Callable[[duckdb.DuckDBPyConnection, Scope, Path], list[CheckResult]]
 CHECKS: dict[str, Check] = {
     "price_catalog_rules": lambda con, scope, folder: [checks.price_catalog_rules(con)],
-    "usage_records_suite (GX)": lambda con, scope, folder: [suites.validate(con, suites.RAW_USAGE, scope, folder)],
+    "usage_records_rules": lambda con, scope, folder: [checks.usage_records_rules(con, scope)],
     "conservation": lambda con, scope, folder: [checks.conservation(con, scope)],
     "request_id_unique": lambda con, scope, folder: [checks.request_id_unique(con, scope)],
     "no_negative_cost": lambda con, scope, folder: [checks.no_negative_cost(con, scope)],

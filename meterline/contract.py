@@ -16,6 +16,8 @@ COSTS = ("input_cost", "output_cost", "other_cost", "total_cost")
 # marts.md: present in every published table, summed over the rows they cover.
 MEASURES = ("request_count", *USAGE_COUNTERS, *COSTS)
 
+# raw_usage.md: the fields of a record that must be present (non-empty text), created_at aside.
+REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", "billing_mode")
 # raw_usage.md: billing modes and endpoints (an endpoint not listed, or missing, is "other").
 BILLING_MODES = ("payg", "subscription")
 ENDPOINTS = (

@@ -7,7 +7,7 @@ of ``serving_marts``: when one fails, Dagster skips everything downstream of
 the asset it guards, so the serving file is left as it was.
 
 - ``raw/price_catalog``: price_catalog_rules (pricing.md) -> the dbt models never run
-- ``raw/usage_records``: usage_records_suite (Great Expectations) -> the dbt models never run
+- ``raw/usage_records``: usage_records_rules (SQL) -> the dbt models never run
 - ``fct_cost``: conservation, request_id_unique, no_negative_cost, unpriced_share, fct_cost_suite
   (GX)
 - every aggregate mart: reconciles_with_fct_cost; every mart: one_row_per_group

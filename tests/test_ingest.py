@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, datetime
 
 import duckdb
@@ -195,30 +193,3 @@ def test_region_is_kept_and_missing_null_or_empty_mean_not_reported(installation
         "parquet": "eu",
         "parquet_null": None,
     }
-
-
-@pytest.mark.subprocess
-def test_ingesting_a_day_with_files_imports_great_expectations_ahead_and_an_empty_day_does_not(
-    installation: Installation,
-) -> None:
-    """The raw suite follows ingestion; GX's import (~2.4 s) runs in a thread while DuckDB ingests,
-    and only for a window with files: an empty night never validates a row (issue 18)."""
-    installation.write_catalog()
-    installation.write_jsonl(DAY, "a.jsonl", [usage_record("r1", "2026-11-05T10:00:00Z")])
-    script = """
-import sys, threading
-import dagster as dg
-from orchestration.raw.assets import raw_usage
-from orchestration.resources import MeterlinePaths
-
-def ingest(day):
-    assert dg.materialize([raw_usage], partition_key=day, resources={"paths": MeterlinePaths()}).success
-    importing = any(thread.name == "meterline-import-gx" for thread in threading.enumerate())
-    return importing, "great_expectations" in sys.modules
-
-print(*ingest("2026-11-04"), *ingest(sys.argv[1]))
-"""
-    found = subprocess.run([sys.executable, "-c", script, DAY], capture_output=True, text=True, check=True)
-    # The step ends with the import ended: nothing after it imports beside GX's thread (two threads importing
-    # sqlalchemy.orm's modules at once failed a step with a half-initialized module).
-    assert found.stdout.split() == ["False", "False", "False", "True"]

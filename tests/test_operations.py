@@ -414,3 +414,31 @@ def test_dagster_dev_loads_the_code_location_on_a_fresh_clone(tmp_path: Path) ->
     assert proc.returncode == 0, output[-3000:]
     assert "Validation successful for code location meterline" in output
     assert (clone / "dbt_project" / "target" / "manifest.json").is_file()  # the clone's own project, parsed
+
+
+@pytest.mark.subprocess
+def test_the_dbt_step_imports_great_expectations_beside_dbt_and_an_empty_night_never_does(
+    installation: Installation,
+) -> None:
+    """fct_cost's GX suite follows dbt; GX's import (~2.4 s) runs in a thread while dbt builds, and only
+    when dbt rebuilds rows: an empty night never validates a row (issue 18). Ingestion imports no GX."""
+    installation.write_catalog()
+    installation.write_jsonl("2026-11-05", "a.jsonl", [usage_record("r1", "2026-11-05T10:00:00Z")])
+    script = """
+import sys, threading
+import dagster as dg
+from orchestration.definitions import defs, meterline_dbt_models, price_catalog, raw_usage
+
+def run(day, assets):
+    assert dg.materialize(assets, partition_key=day, resources=defs.resources).success
+    importing = any(thread.name == "meterline-import-gx" for thread in threading.enumerate())
+    return importing, "great_expectations" in sys.modules
+
+empty = run("2026-11-04", [price_catalog, raw_usage, meterline_dbt_models])
+print(*empty, *run("2026-11-05", [price_catalog, raw_usage]), *run("2026-11-05", [meterline_dbt_models]))
+"""
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert found.returncode == 0, found.stderr[-3000:]
+    # The dbt step ends with the import ended: nothing after it imports beside GX's thread (two threads
+    # importing sqlalchemy.orm's modules at once failed a step with a half-initialized module).
+    assert found.stdout.splitlines()[-1].split() == ["False", "False", "False", "False", "False", "True"]

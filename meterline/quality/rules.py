@@ -5,8 +5,8 @@ warehouse, or views over the Spark tables: ``MeterlinePaths.built_warehouse``)
 and the run's :class:`Scope`, and returns a :class:`CheckResult` (offending
 rows included). Money is
 compared as DECIMAL in SQL, never as floats. Blocking checks (a failure stops
-the run, nothing is published): the price catalog rules of pricing.md,
-conservation per arrival day (raw_usage.md), unique ``request_id`` in
+the run, nothing is published): the price catalog rules of pricing.md, the
+raw records' rules of raw_usage.md, conservation per arrival day (raw_usage.md), unique ``request_id`` in
 ``fct_cost``, no negative cost, each aggregate mart reconciling with
 ``fct_cost``, and each ``provider_alternatives_<grain>`` row staying within the
 marts' same (period, account, model, provider) with exact savings. Warnings
@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from meterline.catalog import catalog_problems
-from meterline.contract import COSTS, MART_GRAINS, MART_REQUIRED, MEASURES
+from meterline.contract import BILLING_MODES, COSTS, MART_GRAINS, MART_REQUIRED, MEASURES, REQUIRED_TEXT, USAGE_COUNTERS
 from meterline.quality.results import (
     BLOCKING,
     MAX_OFFENDING_ROWS,
@@ -35,6 +35,7 @@ from meterline.quality.results import (
 )
 
 CATALOG_ASSET = "raw/price_catalog"
+RAW_USAGE_ASSET = "raw/usage_records"
 FCT_COST = "fct_cost"
 QUARANTINE_ASSET = "rejected_usage"
 # Spend-jump scopes: the daily mart holding one row per (day, key) and the key's columns.
@@ -92,6 +93,92 @@ def price_catalog_rules(con: duckdb.DuckDBPyConnection) -> CheckResult:
         summary=summary,
         offending_rows=problems[:MAX_OFFENDING_ROWS],
         details={"catalog_rows": rows},
+    )
+
+
+# raw_usage.md's rules of a valid record, as SQL that is true when a record of raw.usage_records breaks
+# one (ingestion quarantines such a record: usage_records_rules proves that none got through).
+RECORD_RULES = {
+    "required fields present": " or ".join(
+        [*(f"{field} is null or length({field}) = 0" for field in REQUIRED_TEXT), "created_at is null"]
+    ),
+    "billing_mode payg or subscription": "billing_mode not in ("
+    + ", ".join(f"'{mode}'" for mode in BILLING_MODES)
+    + ")",
+    "counters present and >= 0": " or ".join(f"{counter} is null or {counter} < 0" for counter in USAGE_COUNTERS),
+    "input_tokens >= cached_input_tokens + cache_write_tokens": "input_tokens < cached_input_tokens + cache_write_tokens",
+    "output_tokens >= reasoning_tokens": "output_tokens < reasoning_tokens",
+}
+# The types a record's fields have in raw.usage_records (meterline/raw_layer.py writes them).
+RECORD_TYPES = {**dict.fromkeys(REQUIRED_TEXT, "VARCHAR"), "created_at": "TIMESTAMP"} | dict.fromkeys(
+    USAGE_COUNTERS, "BIGINT"
+)
+
+
+def usage_records_rules(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
+    """raw_usage.md on the raw records of the run's arrival days, which ingestion kept as valid: the
+    required fields present and typed, billing_mode payg or subscription, every counter present and
+    >= 0, input_tokens >= cached + cache-write tokens, output_tokens >= reasoning_tokens. One scan of
+    the days' records (a second, for the offending records, only when some break a rule); a field of
+    another type than the raw layer writes fails the check before any record is read."""
+    params = {"days": list(scope.arrival_days)}
+    records = "from raw.usage_records where arrival_date in (select unnest($days::date[]))"
+    types = dict(con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'raw' and table_name = 'usage_records'"
+    ).fetchall())  # fmt: skip
+    mistyped = sorted(f"{field} is {types.get(field, 'missing')}, not {want}"
+                      for field, want in RECORD_TYPES.items() if types.get(field) != want)  # fmt: skip
+    if mistyped:
+        return CheckResult(
+            name="usage_records_rules",
+            asset=RAW_USAGE_ASSET,
+            severity=BLOCKING,
+            passed=False,
+            observed=len(mistyped),
+            summary=f"raw.usage_records holds fields of other types than the raw layer writes ({'; '.join(mistyped)}): "
+            "the record rules were not checked",
+            details={"failed_rules": [{"rule": "fields typed", "unexpected_count": len(mistyped), "types": mistyped}]},
+        )
+    broken = {rule: f"coalesce({sql}, false)" for rule, sql in RECORD_RULES.items()}
+    counts = _query(
+        con,
+        "select count(*) as records, "
+        + ", ".join(f"count(*) filter (where {sql}) as rule_{n}" for n, sql in enumerate(broken.values()))
+        + f" {records}",
+        params,
+    )[0]
+    per_rule = [{"rule": rule, "unexpected_count": counts[f"rule_{n}"]} for n, rule in enumerate(RECORD_RULES)]
+    failed = [entry for entry in per_rule if entry["unexpected_count"]]
+    offending: list[dict[str, Any]] = []
+    if failed:
+        problem = " ".join(f"when {sql} then '{rule}'" for rule, sql in broken.items())
+        offending = _query(
+            con,
+            f"""
+            select arrival_date, source_file, line_number, request_id, case {problem} end as problem,
+                   count(*) over () as offending
+            {records} and ({" or ".join(broken.values())})
+            order by arrival_date, source_file, line_number
+            limit {MAX_OFFENDING_ROWS}
+            """,
+            params,
+        )
+    count = _pop_total(offending, "offending")
+    if failed:
+        first = "; ".join(f"{entry['rule']}: {entry['unexpected_count']}" for entry in failed[:3])
+        summary = f"{count} of {counts['records']} raw records break raw_usage.md ({first})"
+    else:
+        summary = f"{len(per_rule)} record rules and the fields' types met on {counts['records']} raw records"
+    return CheckResult(
+        name="usage_records_rules",
+        asset=RAW_USAGE_ASSET,
+        severity=BLOCKING,
+        passed=not failed,
+        observed=count,
+        summary=summary,
+        offending_rows=offending,
+        details={"records": counts["records"], "rules": per_rule, "failed_rules": failed},
     )
 
 

@@ -1,4 +1,5 @@
-"""Great Expectations suites for the raw records of a run's arrival days and for fct_cost.
+"""The Great Expectations suite on fct_cost's rebuilt event days (the raw records' rules are SQL:
+``meterline.quality.rules.usage_records_rules``).
 
 GX validates pandas batches backed by Arrow, fetched from DuckDB holding only
 the columns a suite needs (GX 1.24's SQL datasource fails on DuckDB). A large
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from meterline.contract import BILLING_MODES, ENDPOINTS, MODEL_TYPES, PURPOSES
+from meterline.contract import BILLING_MODES, ENDPOINTS, MODEL_TYPES, PURPOSES, REQUIRED_TEXT
 from meterline.contract import USAGE_COUNTERS as COUNTERS
 from meterline.quality.report import DATA_DOCS_DIR, GX_DIR, locked
 from meterline.quality.results import BLOCKING, MAX_OFFENDING_ROWS, CheckResult, Scope
@@ -32,7 +33,6 @@ from meterline.quality.rules import COSTS, period_filter
 CHUNK_ROWS = 1_000_000
 T = TypeVar("T")
 KEY_COLUMN = "request_id"
-REQUIRED_TEXT = ("request_id", "account_id", "api_key_id", "model", "provider", "billing_mode")
 # Part of input_tokens: cached + cache-write tokens (raw_usage.md), computed in SQL for GX.
 PROMPT_PARTS = "cached_input_tokens + cache_write_tokens as cached_and_cache_write_tokens"
 # GX sees each cost as its exact sign (-1, 0, 1, NULL when missing): whether a cost is there is all
@@ -59,26 +59,6 @@ class Suite:
     sql: str  # the suite's columns for the scope ($days)
     days: Callable[[Scope], tuple]  # the days bound to $days
     expectations: Callable[[], list[Any]]  # built on demand: importing GX takes seconds
-
-
-def _raw_usage_expectations() -> list[Any]:
-    import great_expectations.expectations as gxe
-
-    return [
-        *(gxe.ExpectColumnValuesToNotBeNull(column=column) for column in (*REQUIRED_TEXT, "created_at")),
-        *(gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1) for column in REQUIRED_TEXT),
-        *(gxe.ExpectColumnValuesToBeOfType(column=column, type_="str") for column in REQUIRED_TEXT),
-        gxe.ExpectColumnValuesToBeOfType(column="created_at", type_="datetime"),
-        gxe.ExpectColumnValuesToBeInSet(column="billing_mode", value_set=list(BILLING_MODES)),
-        *(gxe.ExpectColumnValuesToBeOfType(column=column, type_="int") for column in COUNTERS),
-        *(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in COUNTERS),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="input_tokens", column_B="cached_and_cache_write_tokens", or_equal=True
-        ),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="output_tokens", column_B="reasoning_tokens", or_equal=True
-        ),
-    ]
 
 
 def _fct_cost_expectations() -> list[Any]:
@@ -112,17 +92,6 @@ def _fct_cost_expectations() -> list[Any]:
     ]
 
 
-RAW_USAGE = Suite(
-    name="usage_records_suite",
-    asset="raw/usage_records",
-    sql=f"""
-        select {", ".join(REQUIRED_TEXT)}, created_at, {", ".join(COUNTERS)}, {PROMPT_PARTS}
-        from raw.usage_records
-        where arrival_date in (select unnest($days::date[]))
-    """,
-    days=lambda scope: scope.arrival_days,
-    expectations=_raw_usage_expectations,
-)
 FCT_COST = Suite(
     name="fct_cost_suite",
     asset="fct_cost",
@@ -137,7 +106,6 @@ FCT_COST = Suite(
     days=lambda scope: scope.event_days,
     expectations=_fct_cost_expectations,
 )
-SUITES = (RAW_USAGE, FCT_COST)
 
 
 def _context(folder: Path) -> Any:
@@ -252,8 +220,8 @@ class _Merged:
 def import_ahead() -> threading.Thread:
     """Start importing Great Expectations in a daemon thread and return it.
 
-    The import is ~2.4 s of Python that every run with rows pays before its first suite. Started
-    while ingestion runs (DuckDB parsing the landing files, the GIL released), it costs that step
+    The import is ~2.4 s of Python that every run with rows pays before fct_cost's suite. Started
+    while dbt builds (dbt is a process of its own; this process only relays its events), it costs
     little wall time, and the suite then finds GX loaded. The caller joins the thread before its
     own thread does anything that may import a module: two threads importing modules that import
     each other (sqlalchemy.orm's, which GX imports) can each get the other's half-initialized module
@@ -286,7 +254,7 @@ def validate_beside(
     suite's rows fit in one chunk, one after the other otherwise.
 
     GX's validation is Python on one core while DuckDB's queries release the GIL: side by side, the
-    checks after dbt of a 1M-record day take the longer of the two instead of their sum. Only one
+    checks after dbt of a 1M-record day took 1.7-1.8 s instead of ~2.0 s (BENCHMARKS.md). Only one
     chunk's worth: the rules of a large day hold much of DuckDB's memory, and a GX chunk beside them
     took a 20M-record day's run over 4 GB (BENCHMARKS.md). The suite reads through a cursor of its
     own; GX is imported in this thread first, so that the two threads never import at once (see

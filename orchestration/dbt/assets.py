@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
+from meterline.quality import suites
 from orchestration.dbt.resource import MeterlineDbtCli, meterline_dbt
 from orchestration.dbt.unchanged import REBUILT_WHOLE, unchanged_window
 from orchestration.partitions import arrival_days
@@ -80,8 +81,18 @@ def meterline_dbt_models(
     # The tests' results also go to the run's data-quality report (orchestration/quality.py).
     # dbt's unit tests check the models' logic on fixed rows, not the data: they run in the test
     # suite (tests/test_dbt_unit.py), as dbt recommends, not in every nightly run.
-    build = dbt.cli(["build", *DBT_BUILD_ARGS], context=context)
-    yield from recording_dbt_tests(context, settings, build.stream())
+    # When rows arrived (unchanged_window then gives no reason), fct_cost's GX suite follows: GX's import
+    # runs in a thread while dbt, a process of its own, builds.
+    importing = suites.import_ahead() if reason is None else None
+    try:
+        build = dbt.cli(["build", *DBT_BUILD_ARGS], context=context)
+        yield from recording_dbt_tests(context, settings, build.stream())
+    finally:
+        if importing is not None:
+            # The step ends with the import: this thread only relays dbt's events meanwhile (it imports
+            # nothing), but the next steps import modules of their own, and two threads importing modules
+            # that import each other (sqlalchemy.orm's) can each get the other's half-initialized module.
+            importing.join()
 
 
 def as_op_result(event: Any) -> Any:

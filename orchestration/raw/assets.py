@@ -8,7 +8,6 @@ import dagster as dg
 from meterline.catalog import read_catalog
 from meterline.errors import UsageError
 from meterline.ingest import day_folder, ingest_day, unreadable_folders
-from meterline.quality import suites
 from meterline.raw_layer import write_catalog
 from orchestration.partitions import arrival_days, days_in_window
 from orchestration.resources import TRANSIENT_IO_RETRY, MeterlinePaths
@@ -45,24 +44,6 @@ def raw_usage(context: dg.AssetExecutionContext, paths: MeterlinePaths) -> Itera
             allow_retries=False,
         )
     days = days_in_window(context.partition_time_window)
-    # The raw suite runs next on these rows: GX's import overlaps ingestion instead of following it.
-    importing = suites.import_ahead() if any(day_folder(settings.landing, day).is_dir() for day in days) else None
-    try:
-        totals = _ingest(context, paths, days)
-    finally:
-        if importing is not None:
-            # Nothing else runs until the import has ended: while ingestion runs, this thread only waits on
-            # DuckDB, but what follows (Dagster storing this step's results, the next steps) imports modules
-            # of its own, and two threads importing modules that import each other (sqlalchemy.orm's) can
-            # each get the other's half-initialized module and fail.
-            importing.join()
-    for table in RAW_TABLES:
-        yield dg.MaterializeResult(asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)})
-
-
-def _ingest(context: dg.AssetExecutionContext, paths: MeterlinePaths, days: list) -> dict[str, int]:
-    """Ingest every arrival day of `days`; the totals of files and records."""
-    settings = paths.settings()
     for warning in unreadable_folders(settings.landing):
         context.log.warning(warning)
     totals = {"files": 0, "records_read": 0, "valid": 0, "rejected": 0}
@@ -87,7 +68,8 @@ def _ingest(context: dg.AssetExecutionContext, paths: MeterlinePaths, days: list
     if unreadable:
         # The message's last line is what `meterline materialize` prints: every bad file, and the fix.
         raise UsageError(" ".join(unreadable))
-    return totals
+    for table in RAW_TABLES:
+        yield dg.MaterializeResult(asset_key=["raw", table], metadata={**totals, "arrival_days": len(days)})
 
 
 @dg.asset(

@@ -1,9 +1,9 @@
-"""The ``raw`` group's blocking checks: the price catalog's rules and the raw records' suite; the
+"""The ``raw`` group's blocking checks: the price catalog's rules and the raw records' rules; the
 dbt models wait for both."""
 
 import dagster as dg
 
-from meterline.quality import rules, suites
+from meterline.quality import rules
 from orchestration.partitions import arrival_days
 from orchestration.quality import PRICE_CATALOG, RAW_USAGE, evaluate
 from orchestration.resources import MeterlinePaths
@@ -23,22 +23,17 @@ def price_catalog_rules(context: dg.AssetCheckExecutionContext, paths: Meterline
 
 @dg.asset_check(
     asset=RAW_USAGE,
-    name=suites.RAW_USAGE.name,
+    name="usage_records_rules",
     partitions_def=arrival_days,
     blocking=True,
-    description="Great Expectations suite on the run's raw records: required fields present and "
-    "typed, billing_mode payg/subscription, counters >= 0 and consistent. Blocking.",
+    description="raw_usage.md on the run's raw records, which ingestion kept as valid: required fields "
+    "present and typed, billing_mode payg/subscription, counters present, >= 0 and consistent. Blocking.",
 )
-def usage_records_suite(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
+def usage_records_rules(context: dg.AssetCheckExecutionContext, paths: MeterlinePaths) -> dg.AssetCheckResult:
     [result] = evaluate(
-        context,
-        paths,
-        lambda run: [suites.validate(run.con, suites.RAW_USAGE, run.scope, run.folder)],
-        scope="arrival",
-        source="gx",
-        raw_only=True,
+        context, paths, lambda run: [rules.usage_records_rules(run.con, run.scope)], scope="arrival", raw_only=True
     )
     return result
 
 
-RAW_CHECKS = [price_catalog_rules, usage_records_suite]
+RAW_CHECKS = [price_catalog_rules, usage_records_rules]
