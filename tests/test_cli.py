@@ -93,7 +93,7 @@ def test_progress_shows_steps_dbt_quarters_and_failed_checks_only() -> None:
         "1 of 1 OK hook: meterline.on-run-start.0 ..... [OK in 0.3s]",
         *[f"{n} of 8 OK created sql view model staging.m{n} ..... [\x1b[32mOK\x1b[0m in 1s]" for n in range(1, 8)],
         "8 of 8 FAIL 2 unique_fct_cost_request_id ..... [FAIL 2 in 1s]",
-        f"{prefix} - fct_cost_and_marts_rules - passed [blocking/warning] 10 x conservation/quarantine_share: fct_cost, ...",
+        f"{prefix} - fct_cost_and_marts_rules - passed [blocking/warning] 9 x conservation/quarantine_share: fct_cost, ...",
         f"{prefix} - rejected_usage_quarantine_share - WARNING [warning] rejected_usage quarantine_share: 9%",
         f"{prefix} - fct_cost_and_marts_rules - passed [blocking] 23 x one_row_per_group: cost_cube_daily, ...",
         f"2026-12-02 10:00:01 +0000 - dagster - ERROR - meterline_job - {RUN} - serving_marts - disk full",
