@@ -1,7 +1,7 @@
 """Every use of a Dagster or dagster-dbt API that is not public, in one place: each may change in a
 patch release, and pyproject.toml pins dagster 1.13.27 and dagster-dbt 0.29.27 for them. When
-upgrading, check these first (tests/test_dbt_args.py, tests/test_operations.py and the pipeline tests
-exercise each)."""
+upgrading, check these first (tests/test_dbt_args.py, tests/test_operations.py, tests/test_cli.py and
+the pipeline tests exercise each)."""
 
 import importlib.metadata
 import sqlite3
