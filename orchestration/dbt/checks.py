@@ -161,7 +161,7 @@ def build_dbt_checks(published_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChe
             *(rules.one_row_per_group(run.con, run.scope, table) for table in marts),
         ]
 
-    def compute(run: CheckRun) -> list[CheckResult]:
+    def all_rules(run: CheckRun) -> list[CheckResult]:
         results, suite = suites.validate_beside(run.con, suites.FCT_COST, run.scope, run.folder, lambda: sql_rules(run))
         return [*results, suite]
 
@@ -177,6 +177,6 @@ def build_dbt_checks(published_marts: Iterable[dg.AssetKey]) -> list[dg.AssetChe
     def fct_cost_and_marts_rules(
         context: dg.AssetCheckExecutionContext, paths: MeterlinePaths
     ) -> Iterator[dg.AssetCheckResult]:
-        yield from evaluate(context, paths, compute, sources={suites.FCT_COST.name: "gx"})
+        yield from evaluate(context, paths, all_rules, sources={suites.FCT_COST.name: "gx"})
 
     return [fct_cost_and_marts_rules]
