@@ -10,11 +10,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from meterline.quality import report
+from meterline.quality.results import BLOCKING, CheckResult
 from meterline.settings import DEFAULT_PRICES, REPO_ROOT
 from orchestration.cli import main
 from orchestration.progress import Progress
@@ -149,6 +152,25 @@ def test_loading_the_definitions_prints_no_warning_of_dagster() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_two_runs_started_within_one_second_keep_their_order_and_latest_is_the_later(tmp_path: Path) -> None:
+    """A run that a blocking check stops before dbt can end within the second it started: the report
+    folders carry the start to the millisecond, so they sort by time and `latest` moves on."""
+    first = datetime(2026, 11, 5, 2, 0, 13, 250_000, tzinfo=UTC)
+    runs = [
+        ("ffffffff-0000-4000-8000-000000000001", first),
+        ("00000000-0000-4000-8000-000000000002", first + timedelta(milliseconds=400)),
+    ]
+    passed = CheckResult(name="price_catalog_rules", asset="raw/price_catalog", severity=BLOCKING, passed=True,
+                         observed=0, summary="ok")  # fmt: skip
+    folders = []
+    for run_id, started in runs:
+        folders.append(report.run_folder(tmp_path, run_id, started))
+        report.record(folders[-1], [passed], run_id=run_id, run_time=started, source="sql")
+    assert [f.name for f in folders] == ["2026-11-05T02-00-13.250Z_ffffffff", "2026-11-05T02-00-13.650Z_00000000"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != report.LATEST) == [f.name for f in folders]
+    assert report.find_run(tmp_path, None) == folders[1]
 
 
 # The Dagster process's view of the dbt project: its assets, their deps and groups, the checks and the ops.

@@ -3,11 +3,11 @@
 Layout::
 
     $METERLINE_REPORTS/
-      latest -> 2026-11-05T02-00-13Z_1a2b3c4d      symlink to the newest run's folder
-      2026-11-05T02-00-13Z_1a2b3c4d/               <run start, UTC>_<run id prefix>; never deleted
+      latest -> 2026-11-05T02-00-13.250Z_1a2b3c4d  symlink to the newest run's folder
+      2026-11-05T02-00-13.250Z_1a2b3c4d/           <run start, UTC, ms>_<run id prefix>; never deleted
         dq_summary.json                            every check of the run (rebuilt as checks finish)
         checks/<asset>__<check>.json               one file per check (the summary is made of these)
-        data_docs/index.html                       Great Expectations Data Docs of the run's suites
+        data_docs/index.html                       Great Expectations Data Docs of fct_cost_suite
         gx/                                        the Great Expectations project of the run
 
 Checks of one run may finish in different processes, so writes to a run folder
@@ -38,8 +38,11 @@ PRINTED_ROWS = 5
 
 
 def folder_name(run_id: str, run_time: datetime) -> str:
-    """``<run start, UTC>_<first 8 characters of the run id>``: sorts by time, safe on every filesystem."""
-    return f"{run_time.astimezone(UTC):%Y-%m-%dT%H-%M-%SZ}_{run_id[:8]}"
+    """``<run start, UTC, to the millisecond>_<first 8 characters of the run id>``: sorts by time, safe on
+    every filesystem. Milliseconds: a run that a blocking check stops before dbt can end within the second
+    it started, and the next run would then sort by run id instead (and ``latest`` stay on the first)."""
+    start = run_time.astimezone(UTC)
+    return f"{start:%Y-%m-%dT%H-%M-%S}.{start.microsecond // 1000:03d}Z_{run_id[:8]}"
 
 
 def run_folder(reports: Path, run_id: str, run_time: datetime) -> Path:
