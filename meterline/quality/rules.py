@@ -33,6 +33,7 @@ from meterline.quality.results import (
     Scope,
     rows_as_dicts,
 )
+from meterline.raw_layer import DAY_COLUMNS
 
 CATALOG_ASSET = "raw/price_catalog"
 RAW_USAGE_ASSET = "raw/usage_records"
@@ -109,10 +110,9 @@ RECORD_RULES = {
     "input_tokens >= cached_input_tokens + cache_write_tokens": "input_tokens < cached_input_tokens + cache_write_tokens",
     "output_tokens >= reasoning_tokens": "output_tokens < reasoning_tokens",
 }
-# The types a record's fields have in raw.usage_records (meterline/raw_layer.py writes them).
-RECORD_TYPES = {**dict.fromkeys(REQUIRED_TEXT, "VARCHAR"), "created_at": "TIMESTAMP"} | dict.fromkeys(
-    USAGE_COUNTERS, "BIGINT"
-)
+# The types the raw layer writes a record's checked fields with (as DuckDB names them): each field must be there.
+_WRITTEN = dict(DAY_COLUMNS["usage_records"])
+RECORD_TYPES = {field: _WRITTEN[field].upper() for field in (*REQUIRED_TEXT, "created_at", *USAGE_COUNTERS)}
 
 
 def usage_records_rules(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
