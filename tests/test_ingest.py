@@ -137,6 +137,51 @@ def test_a_parquet_file_of_many_row_groups_numbers_each_row_by_its_place_in_the_
     assert json.loads(raw) == {**records[4321], "date": DAY}  # its fields, and the folder's date=
 
 
+def test_files_classified_in_several_batches_give_what_one_batch_gives(
+    installation: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines of several files are classified together, CLASSIFY_LINES at a time: a batch ending
+    mid-day, a file whose unreadable line makes it land a second time, and a Parquet file
+    change nothing that lands."""
+    record = usage_record
+    installation.write_jsonl(
+        DAY, "a.jsonl", [record("a1", f"{DAY}T01:00:00Z"), "", "junk", record("a4", f"{DAY}T02:00:00Z")]
+    )
+    installation.write_jsonl(DAY, "b.jsonl.gz", [record("b1", f"{DAY}T03:00:00Z", billing_mode="free")])
+    installation.write_parquet(
+        DAY, "c.parquet", [record("c1", f"{DAY}T04:00:00Z"), record("c2", "2026-11-04T23:00:00Z")]
+    )
+    path = installation.day_folder(DAY) / "d.jsonl"
+    path.write_bytes(
+        json.dumps(record("d1", f"{DAY}T05:00:00Z")).encode()
+        + b'\n{"request_id": "caf\xe9"}\n'
+        + json.dumps(record("d3", f"{DAY}T06:00:00Z")).encode()
+        + b"\n"
+    )
+    tables = {
+        "usage_records": "select * exclude (arrival_date) from raw.usage_records",
+        "usage_rejects": "select * exclude (arrival_date) from raw.usage_rejects",
+        "arrival_event_days": "select event_date from raw.arrival_event_days",
+    }
+
+    def landed() -> dict[str, list[tuple]]:
+        return {name: sorted(installation.warehouse_rows(sql), key=repr) for name, sql in tables.items()}
+
+    at_once = _ingest(installation)
+    expected = landed()
+    monkeypatch.setattr("meterline.ingest.CLASSIFY_LINES", 2)  # batches: a; b and c; d
+    in_batches = _ingest(installation)
+
+    assert landed() == expected
+    assert in_batches == at_once and (at_once.valid, at_once.rejected) == (6, 3)
+    assert [row[:2] for row in expected["usage_records"]] == [
+        ("a.jsonl", 1), ("a.jsonl", 4), ("c.parquet", 1), ("c.parquet", 2), ("d.jsonl", 1), ("d.jsonl", 3)
+    ]  # fmt: skip
+    assert {row[:3] for row in expected["usage_rejects"]} == {
+        ("a.jsonl", 3, None), ("b.jsonl.gz", 1, "b1"), ("d.jsonl", 2, None)
+    }  # fmt: skip
+
+
 def test_reingesting_a_day_replaces_it_and_picks_up_new_files(installation: Installation) -> None:
     installation.write_jsonl(DAY, "a.jsonl", [usage_record("a1", "2026-11-05T01:00:00Z"), "junk"])
     _ingest(installation)
