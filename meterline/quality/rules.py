@@ -413,7 +413,20 @@ def one_row_per_group(con: duckdb.DuckDBPyConnection, scope: Scope, table: str) 
 def reconciliation(con: duckdb.DuckDBPyConnection, scope: Scope, tables: list[str]) -> list[CheckResult]:
     """marts.md, for each aggregate mart in ``tables``: over the periods the run republishes, the sum
     of each measure per period equals the same sum over fct_cost (payg), and total_cost = input_cost
-    + output_cost + other_cost on every row. fct_cost is aggregated once per grain (a temp table)."""
+    + output_cost + other_cost on every row. fct_cost is read once: its payg sums per hour over the
+    months the run republishes (temp table hourly_totals), which add up, exactly, to each grain's."""
+    if not tables:
+        return []
+    con.execute(
+        f"""
+        create or replace temp table hourly_totals as
+        select date_trunc('hour', created_at) as period_start, {_sums()}
+        from marts.fct_cost
+        where billing_mode = 'payg' and {period_filter("created_at", "monthly")}
+        group by 1
+        """,
+        _scope_params(scope, "monthly"),
+    )
     results = []
     for grain, unit in GRAIN_UNITS.items():
         grain_tables = [table for table in tables if table.rsplit("_", 1)[1] == grain]
@@ -423,15 +436,16 @@ def reconciliation(con: duckdb.DuckDBPyConnection, scope: Scope, tables: list[st
         con.execute(
             f"""
             create or replace temp table expected_totals as
-            select date_trunc('{unit}', created_at) as period_start, {_sums()}
-            from marts.fct_cost
-            where billing_mode = 'payg' and {period_filter("created_at", grain)}
+            select date_trunc('{unit}', period_start) as period_start, {_sums()}
+            from hourly_totals
+            where {period_filter("period_start", grain)}
             group by 1
             """,
             params,
         )
         results += [_reconcile(con, table, grain, params) for table in grain_tables]
     con.execute("drop table if exists expected_totals")
+    con.execute("drop table if exists hourly_totals")
     return results
 
 
