@@ -33,11 +33,11 @@ def test_a_range_of_arrival_days_becomes_one_half_open_window() -> None:
 WINDOWED_TEST = "unique_stg_raw__usage_records__arrival_date_source_file_line_number_"
 
 
-def _dbt(command: str, target: Path, window: tuple[str, str], project: Path = DBT_PROJECT_DIR) -> str:
-    env = {**os.environ, "METERLINE_ARRIVAL_START": window[0], "METERLINE_ARRIVAL_END": window[1], "TZ": "UTC"}
+def _dbt(command: str, target: Path, window: tuple[str, str], project: Path = DBT_PROJECT_DIR, **env: str) -> str:
+    env = {**os.environ, "METERLINE_ARRIVAL_START": window[0], "METERLINE_ARRIVAL_END": window[1], "TZ": "UTC", **env}
     done = subprocess.run(
         [DBT_EXECUTABLE, command, "--select", "int_batch_event_days", WINDOWED_TEST, "--target-path", str(target),
-         "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR)],
+         "--log-path", str(target), "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR)],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -57,6 +57,22 @@ def test_a_new_window_is_compiled_in_without_parsing_again(installation: Install
         compiled = next(target.glob(f"compiled/**/{node}")).read_text()
         assert "'2026-11-05'" in compiled and "'2026-11-06'" in compiled, node
         assert "2026-10-30" not in compiled, node
+
+
+@pytest.mark.subprocess
+def test_the_dbt_log_file_holds_what_the_console_does_unless_debug_is_asked_for(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """dbt_project.yml's flags put dbt's log file at info: no query or connection events (at 1M records,
+    2 MB a run and 0.45 s of dbt's step); DBT_LOG_LEVEL_FILE=debug brings them back."""
+    window = ("2026-11-05", "2026-11-06")
+    _dbt("compile", tmp_path / "info", window)
+    _dbt("compile", tmp_path / "debug", window, DBT_LOG_LEVEL_FILE="debug")
+    info, debug = ((tmp_path / name / "dbt.log").read_text() for name in ("info", "debug"))
+    for log in (info, debug):
+        assert "Found " in log and "Compiled node 'int_batch_event_days'" in log
+    assert "Using duckdb connection" in debug and "Using duckdb connection" not in info
+    assert len(info) * 5 < len(debug)
 
 
 @pytest.mark.subprocess
