@@ -540,3 +540,29 @@ def test_a_period_filter_selects_exactly_the_rows_of_its_days_or_months(
     assert [row[0] for row in found] == [
         f"{edge}.000000" if "." not in edge else edge for edge in edges if edge[:unit] in wanted
     ]
+
+
+def test_conservation_counts_a_request_delivered_again_on_a_later_day_as_superseded_there() -> None:
+    """Rerunning an earlier arrival day after a later one corrected some of its requests: each such
+    request counts on its last arrival day, and its earlier deliveries are superseded."""
+    day1, day2 = date(2026, 11, 2), date(2026, 11, 3)
+    with duckdb.connect() as con:
+        con.execute("""
+            create schema raw; create schema marts; create schema quarantine;
+            create table raw.usage_records as
+                select * from (values (date '2026-11-02', 'a'), (date '2026-11-02', 'b'), (date '2026-11-02', 'b'),
+                                      (date '2026-11-03', 'a'), (date '2026-11-03', 'c')) t(arrival_date, request_id);
+            create table raw.arrival_manifest as
+                select * from (values (date '2026-11-02', 3), (date '2026-11-03', 3)) t(arrival_date, records_read);
+            create table marts.fct_cost as
+                select * from (values (date '2026-11-02', 'b'), (date '2026-11-03', 'a'), (date '2026-11-03', 'c'))
+                    t(arrival_date, request_id);
+            create table quarantine.rejected_usage as select date '2026-11-03' as arrival_date;
+        """)  # fmt: skip
+        for days in ((day1,), (day2,), (day1, day2)):
+            result = rules.conservation(con, Scope(arrival_days=days, event_days=days))
+            assert result.passed, (days, result.details)
+        [first, second] = result.details["days"]
+        assert (first["costed"], first["superseded"], second["costed"], second["quarantined"]) == (1, 2, 2, 1)
+        con.execute("delete from raw.usage_records where arrival_date = date '2026-11-03' and request_id = 'a'")
+        assert not rules.conservation(con, Scope(arrival_days=(day1,), event_days=(day1,))).passed

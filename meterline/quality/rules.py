@@ -186,26 +186,34 @@ def conservation(con: duckdb.DuckDBPyConnection, scope: Scope) -> CheckResult:
     """raw_usage.md, per arrival day D: records read = fct_cost rows from D + superseded
     duplicates of D + quarantined records of D.
 
-    Superseded duplicates of D = valid records of D - requests whose latest delivery is in D (the
-    latest delivery is on the request's last arrival day), which avoids sorting every delivery."""
+    Superseded duplicates of D = valid records of D - requests whose latest delivery is in D. The
+    latest delivery is on the request's last arrival day: the requests counted in D are D's distinct
+    request_ids but those delivered again on a later arrival day (none on a night's latest day).
+    This avoids sorting every delivery, and grouping every delivery of D's requests by request
+    (0.18-0.36 s against 0.07 s at 1M)."""
     days = _query(
         con,
         """
         with days as (select unnest($days::date[]) as arrival_date),
-        valid as (
-            select arrival_date, count(*) as n from raw.usage_records
-            where arrival_date in (select arrival_date from days) group by all
+        delivered as (
+            select arrival_date, request_id from raw.usage_records
+            where arrival_date in (select arrival_date from days)
         ),
-        last_arrivals as (
-            select max(arrival_date) as arrival_date from raw.usage_records
-            where request_id in (
-                select request_id from raw.usage_records where arrival_date in (select arrival_date from days)
-            )
-            group by request_id
+        valid as (
+            select arrival_date, count(*) as n, count(distinct request_id) as requests from delivered group by all
+        ),
+        delivered_later as (
+            select d.arrival_date, count(distinct d.request_id) as n
+            from delivered d
+            join (
+                select arrival_date, request_id from raw.usage_records
+                where arrival_date > (select min(arrival_date) from days)
+            ) l on l.request_id = d.request_id and l.arrival_date > d.arrival_date
+            group by all
         ),
         counted_here as (
-            select arrival_date, count(*) as n from last_arrivals
-            where arrival_date in (select arrival_date from days) group by all
+            select v.arrival_date, v.requests - coalesce(l.n, 0) as n
+            from valid v left join delivered_later l using (arrival_date)
         ),
         superseded as (
             select arrival_date, v.n - coalesce(c.n, 0) as n
