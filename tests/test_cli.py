@@ -213,12 +213,12 @@ def test_the_definitions_load_without_importing_dbt_core_and_as_with_it() -> Non
 
 def test_a_failed_dbt_test_is_named_with_its_failing_rows_not_none() -> None:
     evaluation = dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("int_usage_deduped"),
-        check_name="unique_int_usage_deduped_request_id",
+        asset_key=dg.AssetKey("int_unpriced_usage"),
+        check_name="unique_int_unpriced_usage_request_id",
         passed=False,
         metadata={"dagster_dbt/failed_row_count": 3},
         severity=dg.AssetCheckSeverity.ERROR,
     )
     assert check_line(evaluation) == (
-        "blocking check int_usage_deduped unique_int_usage_deduped_request_id failed: dbt test failed: 3 failing rows"
+        "blocking check int_unpriced_usage unique_int_unpriced_usage_request_id failed: dbt test failed: 3 failing rows"
     )
