@@ -64,7 +64,7 @@ def test_the_dbt_log_file_holds_what_the_console_does_unless_debug_is_asked_for(
     installation: Installation, tmp_path: Path
 ) -> None:
     """dbt_project.yml's flags put dbt's log file at info: no query or connection events (at 1M records,
-    2 MB a run and 0.45 s of dbt's step); DBT_LOG_LEVEL_FILE=debug brings them back."""
+    2 MB a run and 0.3-0.45 s of dbt's step); DBT_LOG_LEVEL_FILE=debug brings them back."""
     window = ("2026-11-05", "2026-11-06")
     _dbt("compile", tmp_path / "info", window)
     _dbt("compile", tmp_path / "debug", window, DBT_LOG_LEVEL_FILE="debug")
