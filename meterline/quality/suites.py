@@ -226,7 +226,15 @@ def import_ahead() -> threading.Thread:
     own thread does anything that may import a module: two threads importing modules that import
     each other (sqlalchemy.orm's, which GX imports) can each get the other's half-initialized module
     and fail. An import that fails here is left for the suite's own import to raise, with its
-    traceback."""
+    traceback.
+
+    sqlalchemy.orm itself is imported here, in the caller's thread, before the thread starts (~0.16
+    s): a run of the test suite once failed in the dbt step on a half-initialized
+    ``sqlalchemy.orm.exc`` although the dbt step imports nothing while the thread runs. Where the
+    other import came from was not found, so the package whose modules import each other is loaded
+    whole before anything runs beside it."""
+    import sqlalchemy.orm  # noqa: F401
+
     thread = threading.Thread(target=_import_gx, name="meterline-import-gx", daemon=True)
     thread.start()
     return thread
